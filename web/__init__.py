@@ -1,0 +1,1 @@
+"""HTTP adapter: the Falcon app, its middleware, resources and gunicorn wiring."""

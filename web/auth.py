@@ -1,0 +1,49 @@
+"""Admin auth for responders: read the credential, ask the domain authenticator, map
+its errors to HTTP. The JSON admin API takes bearer tokens (or `X-Admin-Token`) only."""
+
+from __future__ import annotations
+
+import falcon
+
+from orchestrator.auth.admin import Admin, AdminAuthenticator, AuthError
+
+
+def bearer_token(req: falcon.Request) -> str | None:
+    header = req.get_header("Authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    token = req.get_header("X-Admin-Token")
+    return token.strip() if token and token.strip() else None
+
+
+def require_admin(
+    authenticator: AdminAuthenticator,
+    req: falcon.Request,
+    permission: str,
+    *,
+    org_id: str | None = None,
+    org_scoped: bool = False,
+) -> Admin:
+    """The verified admin, allowed `permission` (and inside `org_id` when `org_scoped`)."""
+    try:
+        admin = authenticator.authorize(
+            bearer_token(req), permission, request_id=req.context.get("request_id")
+        )
+        if org_scoped:
+            admin.require_org(org_id)
+    except AuthError as exc:
+        raise _http(exc) from None
+    return admin
+
+
+def _http(exc: AuthError) -> falcon.HTTPError:
+    if exc.status == 401:
+        return falcon.HTTPUnauthorized(
+            title="Unauthorized", description=str(exc), challenges=["Bearer"]
+        )
+    if exc.status == 403:
+        return falcon.HTTPForbidden(title="Forbidden", description=str(exc))
+    return falcon.HTTPServiceUnavailable(title="Service Unavailable", description=str(exc))

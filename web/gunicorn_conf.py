@@ -1,0 +1,43 @@
+"""gunicorn settings and hooks for the web tier (also usable as
+`gunicorn -c python:web.gunicorn_conf 'web.app:get_app()'`).
+
+- `gthread` workers: webhook handling is short blocking I/O (Postgres, Redis).
+- The control socket is disabled: gunicorn ≥ 25.1 shares one per user (NOTES).
+- prometheus multiprocess: the directory is wiped when the master starts and a dead
+  worker's files are marked so its gauges leave the aggregate.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+worker_class = "gthread"
+workers = int(os.environ.get("ORCHESTRATOR_WEB_WORKERS", "2"))
+threads = int(os.environ.get("ORCHESTRATOR_WEB_THREADS", "8"))
+bind = [f"0.0.0.0:{os.environ.get('PORT', '8070')}"]
+control_socket_disable = True
+graceful_timeout = 30
+timeout = 60
+keepalive = 5
+accesslog = None
+# Limits on the request line and headers (SPEC: header limits); bodies are capped by
+# the app's BodyLimit middleware.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+
+def on_starting(server: Any) -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,1 @@
+"""Queue adapter: the Dramatiq broker, its middleware, and the actors."""

@@ -1,0 +1,93 @@
+"""The one broker factory, used by web (to enqueue) and workers (to consume).
+
+The middleware list is explicit and ordered (STYLE: nothing registers itself by
+import): limits first, then retries with the transient/permanent policy, the current
+message, log context, resources, final-failure recording, and Prometheus only in
+worker processes (in an enqueue-only process it logs AttributeErrors — NOTES).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Middleware,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from orchestrator.queues import QUEUES
+from orchestrator.settings import Settings
+from workers.middleware.failure_recorder import FailureRecorder
+from workers.middleware.message_context import MessageContext
+from workers.middleware.resources import WorkerResources
+from workers.retry_policy import make_retry_when
+
+ONE_HOUR_MS = 3_600_000
+ONE_DAY_MS = 86_400_000
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30,
+        retry_on_timeout=True,
+    )
+
+
+def create_broker(
+    settings: Settings,
+    *,
+    role: Literal["web", "worker"],
+    pool: ConnectionPool[Connection[Any]] | None = None,
+    client: redis.Redis | None = None,
+    namespace: str | None = None,
+    prometheus: bool | None = None,
+) -> RedisBroker:
+    """A Redis broker with every queue declared.
+
+    `role="worker"` needs `pool` (for failure records) and adds Prometheus unless
+    `prometheus=False` (in-process test workers). `namespace` defaults to
+    `ORCHESTRATOR_REDIS_NAMESPACE`; tests give each test its own.
+    """
+    middleware: list[Middleware] = [
+        AgeLimit(max_age=ONE_DAY_MS),
+        TimeLimit(time_limit=ONE_HOUR_MS),
+        ShutdownNotifications(notify_shutdown=True),
+        Callbacks(),
+        Pipelines(),
+        Retries(
+            min_backoff=1_000,
+            max_backoff=300_000,
+            retry_when=make_retry_when(settings.orchestrator_max_attempts),
+        ),
+        CurrentMessage(),
+        MessageContext(),
+    ]
+    if role == "worker":
+        if pool is None:
+            raise ValueError("a worker broker needs the Postgres pool")
+        resources = WorkerResources(pool)
+        middleware += [resources, FailureRecorder(resources.open)]
+        if prometheus is None or prometheus:
+            from dramatiq.middleware.prometheus import Prometheus
+
+            middleware.append(Prometheus())
+    broker = RedisBroker(
+        client=client or redis_client(settings.redis_dsn),
+        namespace=namespace or settings.orchestrator_redis_namespace,
+        middleware=middleware,
+        heartbeat_timeout=60_000,
+        dead_message_ttl=7 * ONE_DAY_MS,
+    )
+    for queue in QUEUES:
+        broker.declare_queue(queue)
+    return broker
