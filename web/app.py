@@ -11,6 +11,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import falcon
+import psycopg
+import psycopg_pool
+import redis
 
 from orchestrator import readiness
 from orchestrator.auth.admin import AdminAuthenticator
@@ -53,6 +56,11 @@ def create_app(
     app.resp_options.secure_cookies_by_default = True
     app.set_error_serializer(errors.serialize_error)
     app.add_error_handler(Exception, errors.handle_unexpected)
+    app.add_error_handler(
+        (psycopg.OperationalError, psycopg_pool.PoolTimeout, redis.ConnectionError,
+         redis.TimeoutError),
+        errors.handle_dependency_down,
+    )
 
     expected_migrations = migration_ids()
 

@@ -68,6 +68,21 @@ def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTP
     resp.text = json.dumps(body)
 
 
+def handle_dependency_down(
+    req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict[str, Any]
+) -> None:
+    """Postgres or Redis unreachable: the client may retry, so 503, not 500."""
+    log.warning(
+        "dependency unavailable",
+        extra={"route": req.uri_template or "unmatched", "error": type(exc).__name__},
+    )
+    raise falcon.HTTPServiceUnavailable(
+        title="Service Unavailable",
+        description="a backing service (database or queue) is unavailable; retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
 def handle_unexpected(
     req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict[str, Any]
 ) -> None:

@@ -51,6 +51,8 @@ def create_broker(
     client: redis.Redis | None = None,
     namespace: str | None = None,
     prometheus: bool | None = None,
+    min_backoff_ms: int = 1_000,
+    max_backoff_ms: int = 300_000,
 ) -> RedisBroker:
     """A Redis broker with every queue declared.
 
@@ -65,8 +67,8 @@ def create_broker(
         Callbacks(),
         Pipelines(),
         Retries(
-            min_backoff=1_000,
-            max_backoff=300_000,
+            min_backoff=min_backoff_ms,
+            max_backoff=max_backoff_ms,
             retry_when=make_retry_when(settings.orchestrator_max_attempts),
         ),
         CurrentMessage(),
