@@ -14,8 +14,11 @@ class KubernetesStandIn(StandIn):
     name = "kubernetes"
 
     def routes(self) -> None:
-        self.route("GET", r"/version", lambda _r: Response(200, {
+        # Complete objects: the 37.x client validates responses, not only requests.
+        self.route("GET", r"/version/?", lambda _r: Response(200, {
             "major": "1", "minor": "31", "gitVersion": "v1.31.0-standin",
+            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.0", "compiler": "gc",
             "platform": "linux/amd64"}))
         self.route("GET", r"/api", lambda _r: Response(200, {
             "kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))

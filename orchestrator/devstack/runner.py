@@ -94,7 +94,7 @@ class DevStack:
             env = self._start_dependencies()
             self._start_processes(env)
             if not self._wait_ready():
-                return 1
+                return 0 if self._stop.is_set() else 1
             self._banner(env, time.monotonic() - started)
             return self._supervise()
         except PortInUse as exc:

@@ -1,0 +1,243 @@
+"""The real processes: gunicorn with two workers (metrics summed across them, route
+templates as labels), the Dramatiq worker process (metrics port, heartbeat, SIGTERM),
+the scheduler process (advisory lock, metrics, SIGTERM) and `orchestrator dev` (ready
+within 20 s, stops everything it started)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import redis
+
+from orchestrator.dead_letters import queue_depths
+from orchestrator.devstack.config_service import ConfigServiceStandIn
+from orchestrator.exclusive import run_exclusively
+from tests.conftest import (
+    ORCHESTRATOR_BIN,
+    free_port,
+    port_is_open,
+    process_env,
+    wait_http,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def base_env(database_url: str, redis_url: str, namespace: str,
+             config_service: ConfigServiceStandIn, secret_key: str) -> dict[str, str]:
+    return process_env(
+        DATABASE_URL=database_url, REDIS_URL=redis_url, CONFIG_SERVICE_URL=config_service.url,
+        ORCHESTRATOR_SECRET_KEY=secret_key, ORCHESTRATOR_REDIS_NAMESPACE=namespace,
+        AGENT_API_URL="http://127.0.0.1:9", AI_PIPELINE_API_URL="http://127.0.0.1:9",
+        ORCHESTRATOR_INTERNAL_ADMIN_TOKEN="internal-admin", AI_PIPELINE_IMAGE="pipeline:test",
+        ORCHESTRATOR_RECONCILE_INTERVAL_SECONDS="1",
+    )
+
+
+@pytest.fixture
+def gunicorn(base_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    metrics_dir = Path(tempfile.mkdtemp(prefix="orch-web-metrics-"))
+    env = {**base_env, "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    proc = subprocess.Popen([ORCHESTRATOR_BIN, "web", "--workers", "2", "--threads", "4"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/ready", proc=proc)
+    yield url, metrics_dir
+    assert stop(proc) == 0
+    assert not port_is_open(port)
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_gunicorn_metrics_sum_across_workers_with_route_templates(
+    gunicorn: tuple[str, Path], admin_token: str,
+) -> None:
+    url, metrics_dir = gunicorn
+    # New connections each time so both workers take requests.
+    for _ in range(120):
+        assert httpx.get(url + "/health", headers={"Connection": "close"}).status_code == 200
+    for i in range(7):
+        r = httpx.delete(f"{url}/api/v1/admin/jobs/dead/msg-{i}",
+                         headers={"Authorization": f"Bearer {admin_token}"})
+        assert r.status_code == 404
+    pids = {int(m.group(1)) for f in metrics_dir.iterdir()
+            if (m := re.match(r"counter_(\d+)\.db", f.name))}
+    assert len(pids) >= 2, "both gunicorn workers should have served requests"
+    text = httpx.get(url + "/metrics").text
+    assert metric_total(text, "orchestrator_http_requests_total", route="/health",
+                        status="200") == 120
+    assert metric_total(text, "orchestrator_http_requests_total",
+                        route="/api/v1/admin/jobs/dead/{message_id}", status="404") == 7
+    assert "msg-3" not in text
+    assert metric_total(text, "orchestrator_http_request_duration_seconds_count",
+                        route="/health") == 120
+    assert admin_token not in text
+
+
+def test_gunicorn_rejects_bad_framing_with_4xx(gunicorn: tuple[str, Path]) -> None:
+    url, _ = gunicorn
+    host, port = url.removeprefix("http://").split(":")
+    raw_requests = [
+        b"POST /api/v1/admin/jobs/dead/requeue HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+        b"POST /api/v1/admin/jobs/dead/requeue HTTP/1.1\r\nHost: x\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ]
+    for raw in raw_requests:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(raw)
+            status_line = s.recv(4096).split(b"\r\n", 1)[0]
+        code = int(status_line.split()[1])
+        assert 400 <= code < 500, (raw[:60], status_line)
+
+
+def test_worker_process_serves_metrics_heartbeats_and_stops_on_sigterm(
+    base_env: dict[str, str], redis_url: str, namespace: str,
+) -> None:
+    port = free_port()
+    env = {**base_env, "ORCHESTRATOR_WORKER_METRICS_PORT": str(port)}
+    proc = subprocess.Popen([ORCHESTRATOR_BIN, "worker", "--processes", "1", "--threads", "2",
+                             "--queues", "default,webhooks"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/metrics", proc=proc, timeout=30)
+        client = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and queue_depths(client, namespace)[1] < 1:
+            time.sleep(0.2)
+        assert queue_depths(client, namespace)[1] == 1
+    finally:
+        code = stop(proc)
+    assert code == 0
+    assert not port_is_open(port)
+
+
+def test_only_one_replica_runs_a_tick(services: Any) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+    results: list[tuple[bool, Any]] = []
+
+    def slow(conn: Any) -> str:
+        entered.set()
+        release.wait(5)
+        return "done"
+
+    first = threading.Thread(target=lambda: results.append(
+        run_exclusively(services.pool, "test:lock", slow)))
+    first.start()
+    assert entered.wait(5)
+    second = run_exclusively(services.pool, "test:lock", lambda conn: "should not run")
+    release.set()
+    first.join()
+    assert second == (False, None)
+    assert results == [(True, "done")]
+    # Released at commit: the next caller gets it.
+    assert run_exclusively(services.pool, "test:lock", lambda conn: 1) == (True, 1)
+
+
+def test_scheduler_process_ticks_under_the_lock_and_stops_on_sigterm(
+    base_env: dict[str, str],
+) -> None:
+    ports = [free_port(), free_port()]
+    procs = [subprocess.Popen([ORCHESTRATOR_BIN, "scheduler"],
+                              env={**base_env, "ORCHESTRATOR_SCHEDULER_METRICS_PORT": str(p)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True) for p in ports]
+    try:
+        for p, proc in zip(ports, procs, strict=True):
+            wait_http(f"http://127.0.0.1:{p}/metrics", proc=proc)
+        time.sleep(3.5)  # a few 1-second ticks
+        texts = [httpx.get(f"http://127.0.0.1:{p}/metrics").text for p in ports]
+        ran = [metric_total(t, "orchestrator_scheduler_ticks_total", outcome="ran")
+               for t in texts]
+        assert sum(ran) >= 3
+        assert all("orchestrator_scheduler_last_success_timestamp_seconds" in t for t in texts)
+    finally:
+        started = time.monotonic()
+        codes = [stop(p) for p in procs]
+    assert codes == [0, 0]
+    assert time.monotonic() - started < 15
+    logs = procs[0].stderr.read().decode() if procs[0].stderr else ""
+    assert '"msg": "scheduler stopped"' in logs
+
+
+def test_dev_is_ready_within_20s_and_stops_everything(tmp_path: Path) -> None:
+    port = free_port()
+    dev_dir = Path(tempfile.mkdtemp(prefix="orch-dev-"))
+    env = process_env()
+    for name in ("CONFIG_SERVICE_URL", "AGENT_API_URL", "AI_PIPELINE_API_URL", "KUBECONFIG"):
+        env.pop(name, None)
+    started = time.monotonic()
+    proc = subprocess.Popen([ORCHESTRATOR_BIN, "dev", "--dir", str(dev_dir), "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ready", proc=proc, timeout=20)
+        assert time.monotonic() - started < 20
+        banner = []
+        assert proc.stdout is not None
+        while not banner or "Ctrl-C stops everything" not in banner[-1]:
+            banner.append(proc.stdout.readline())
+        deadline = time.monotonic() + 10
+        while not (dev_dir / "state.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        state = json.loads((dev_dir / "state.json").read_text())
+        token = json.loads((dev_dir / "secrets.json").read_text())["admin_token"]
+        queues = httpx.get(f"http://127.0.0.1:{port}/api/v1/admin/jobs/queues",
+                           headers={"Authorization": f"Bearer {token}"})
+        assert queues.status_code == 200
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        ports = [port, state["ports"]["worker_metrics"], state["ports"]["scheduler_metrics"],
+                 state["ports"]["redis"], *state["ports"]["standins"].values()]
+        assert all(port_is_open(p) for p in ports)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=40)
+        output = "".join(banner) + rest
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output
+    assert "admin token:" in output and token in output and "curl" in output
+    time.sleep(0.5)
+    alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], [p.cmdline() for p in alive]
+    assert [p for p in ports if port_is_open(p)] == []
+    postgres = [p for p in psutil.process_iter(["cmdline"])
+                if str(dev_dir) in " ".join(p.info["cmdline"] or [])]
+    assert postgres == []
