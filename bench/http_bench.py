@@ -51,6 +51,7 @@ from typing import Any
 HOST = "127.0.0.1"  # the only host this script ever sends a request to
 ENDPOINTS = ("/health", "/ready")
 READY_TIMEOUT_SECONDS = 90.0
+QUIET_WARN_PERCENT = 10.0  # machine busy before the load starts: the box is shared
 STOP_GRACE_SECONDS = 15.0
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -68,7 +69,9 @@ class EndpointResult:
     p50_ms: float | None
     p99_ms: float | None
     client: str
-    client_cpu_percent: float | None = None  # share of the whole machine's CPU
+    client_cpu_percent: float | None = None  # shares of the whole machine's CPU
+    server_cpu_percent: float | None = None  # the web tier's process group
+    machine_busy_percent: float | None = None  # everything, incl. Postgres and Redis
     error_samples: list[str] = field(default_factory=list)
 
 
@@ -110,6 +113,73 @@ def _percentile(sorted_values: array[float], q: float) -> float | None:
         return None
     rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 100))))
     return round(sorted_values[rank - 1] * 1000.0, 3)
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU time of the web tier's process group and of the whole machine (Linux /proc)."""
+
+    at: float
+    server_seconds: float | None
+    machine_busy_seconds: float | None
+
+    @classmethod
+    def take(cls, pgid: int) -> CpuSnapshot:
+        return cls(time.monotonic(), _group_cpu_seconds(pgid), _machine_busy_seconds())
+
+    def percent_until(self, later: CpuSnapshot) -> tuple[float | None, float | None]:
+        """(server, machine busy) as percentages of all cores over the interval."""
+        capacity = (later.at - self.at) * _nproc()
+        if capacity <= 0:
+            return None, None
+
+        def pct(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round(100.0 * (b - a) / capacity, 1)
+
+        return (
+            pct(self.server_seconds, later.server_seconds),
+            pct(self.machine_busy_seconds, later.machine_busy_seconds),
+        )
+
+
+def _clock_ticks() -> int:
+    try:
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 100
+
+
+def _group_cpu_seconds(pgid: int) -> float | None:
+    """utime + stime of every live process in group `pgid` (the gunicorn master+workers)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+        # cmajflt utime stime ...
+        if len(fields) > 12 and int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / _clock_ticks()
+
+
+def _machine_busy_seconds() -> float | None:
+    """Non-idle CPU time of the whole machine, summed over cores (/proc/stat)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if first[0] != "cpu":
+        return None
+    values = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    busy = sum(values) - values[3] - values[4]
+    return busy / _clock_ticks()
 
 
 # -- the Python load generator --------------------------------------------------------
@@ -182,7 +252,9 @@ def _load_process(
     )
 
 
-def python_load(port: int, path: str, seconds: float, connections: int) -> EndpointResult:
+def python_load(
+    port: int, pgid: int, path: str, seconds: float, connections: int
+) -> EndpointResult:
     ctx = multiprocessing.get_context("spawn")
     processes = max(1, min(_nproc(), connections))
     shares = [
@@ -204,12 +276,12 @@ def python_load(port: int, path: str, seconds: float, connections: int) -> Endpo
         for proc in procs:
             proc.start()
         barrier.wait(timeout=60)
-        started = time.monotonic()
+        before = CpuSnapshot.take(pgid)
         try:
             reports = [out.get(timeout=seconds + 60) for _ in procs]
         except queue.Empty:
             raise RuntimeError("a load generator process did not report back") from None
-        elapsed = max(seconds, time.monotonic() - started)
+        after = CpuSnapshot.take(pgid)
     finally:
         for proc in procs:
             proc.join(timeout=5)
@@ -227,9 +299,10 @@ def python_load(port: int, path: str, seconds: float, connections: int) -> Endpo
         cpu += float(report["cpu"])
     ordered = array("d", sorted(latencies))
     total = len(ordered) + len(errors)
+    server_cpu, machine_busy = before.percent_until(after)
     return EndpointResult(
         path=path,
-        seconds=round(elapsed, 3),
+        seconds=round(max(seconds, after.at - before.at), 3),
         connections=connections,
         requests=total,
         errors=len(errors),
@@ -238,6 +311,8 @@ def python_load(port: int, path: str, seconds: float, connections: int) -> Endpo
         p99_ms=_percentile(ordered, 99),
         client=f"python ({processes} processes x http.client keep-alive)",
         client_cpu_percent=round(100.0 * cpu / (seconds * _nproc()), 1),
+        server_cpu_percent=server_cpu,
+        machine_busy_percent=machine_busy,
         error_samples=sorted(set(errors))[:5],
     )
 
@@ -253,7 +328,9 @@ def _wrk_ms(text: str) -> float:
     return round(float(match.group(1)) * _WRK_UNITS[match.group(2)], 3)
 
 
-def wrk_load(wrk: str, port: int, path: str, seconds: float, connections: int) -> EndpointResult:
+def wrk_load(
+    wrk: str, port: int, pgid: int, path: str, seconds: float, connections: int
+) -> EndpointResult:
     threads = max(1, min(_nproc(), connections))
     cmd = [
         wrk,
@@ -268,7 +345,9 @@ def wrk_load(wrk: str, port: int, path: str, seconds: float, connections: int) -
         "10s",
         f"http://{HOST}:{port}{path}",
     ]
+    before = CpuSnapshot.take(pgid)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    server_cpu, machine_busy = before.percent_until(CpuSnapshot.take(pgid))
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
     text = done.stdout
@@ -297,24 +376,28 @@ def wrk_load(wrk: str, port: int, path: str, seconds: float, connections: int) -
         p50_ms=percentiles.get("50"),
         p99_ms=percentiles.get("99"),
         client=f"wrk ({threads} threads)",
+        server_cpu_percent=server_cpu,
+        machine_busy_percent=machine_busy,
     )
 
 
 # -- the stack under test -------------------------------------------------------------
-class Stopped(Exception):
-    """SIGINT / SIGTERM: unwind through every `finally`, which stops what was started."""
-
-
 # Set once stopping has begun (first signal, or the normal end of the run): from then
 # on signals are ignored, so a second Ctrl-C cannot cut the clean-up short.
 _STOPPING = threading.Event()
+_INTERRUPTED_BY: list[str] = []
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    """SIGINT and SIGTERM both unwind through every `finally`, which stops what was
+    started. KeyboardInterrupt rather than an exception of our own: libraries that
+    retry on `Exception` (yoyo's lock loop) let it through, and psycopg cancels the
+    running query on it instead of leaving the connection mid-protocol."""
     if _STOPPING.is_set():
         return
     _STOPPING.set()
-    raise Stopped(signal.Signals(signum).name)
+    _INTERRUPTED_BY.append(signal.Signals(signum).name)
+    raise KeyboardInterrupt
 
 
 def _free_port() -> int:
@@ -343,29 +426,31 @@ def _dependencies(workdir: Path) -> Iterator[dict[str, str]]:
     from orchestrator.devstack.embedded import EmbeddedPostgres, EmbeddedRedis
 
     with contextlib.ExitStack() as stack:
-        env: dict[str, str] = {}
-        stack.callback(_STOPPING.set)  # LIFO: unwinding starts with this
-        if os.environ.get("DATABASE_URL"):
-            env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-        else:
-            _say("starting embedded PostgreSQL ...")
-            postgres = EmbeddedPostgres(workdir / "pg")
-            stack.callback(postgres.stop)
-            env["DATABASE_URL"] = postgres.start()
-        if os.environ.get("REDIS_URL"):
-            env["REDIS_URL"] = os.environ["REDIS_URL"]
-        else:
-            _say("starting embedded Redis ...")
-            redis_server = EmbeddedRedis(workdir / "redis" / "redis.db")
-            stack.callback(redis_server.stop)
-            env["REDIS_URL"] = redis_server.start()
-        config = ConfigServiceStandIn()
-        stack.callback(config.stop)
-        config.start()
-        env["CONFIG_SERVICE_URL"] = config.url
-        _say("applying migrations ...")
-        apply(env["DATABASE_URL"])
-        yield env
+        try:
+            env: dict[str, str] = {}
+            if os.environ.get("DATABASE_URL"):
+                env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+            else:
+                _say("starting embedded PostgreSQL ...")
+                postgres = EmbeddedPostgres(workdir / "pg")
+                stack.callback(postgres.stop)
+                env["DATABASE_URL"] = postgres.start()
+            if os.environ.get("REDIS_URL"):
+                env["REDIS_URL"] = os.environ["REDIS_URL"]
+            else:
+                _say("starting embedded Redis ...")
+                redis_server = EmbeddedRedis(workdir / "redis" / "redis.db")
+                stack.callback(redis_server.stop)
+                env["REDIS_URL"] = redis_server.start()
+            config = ConfigServiceStandIn()
+            config.start()  # stop() before start() would block forever (socketserver)
+            stack.callback(config.stop)
+            env["CONFIG_SERVICE_URL"] = config.url
+            _say("applying migrations ...")
+            apply(env["DATABASE_URL"])
+            yield env
+        finally:
+            _STOPPING.set()  # before the stack unwinds: no signal may cut it short
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -382,9 +467,15 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+@dataclass(frozen=True)
+class WebTier:
+    port: int
+    pgid: int  # the gunicorn master leads its own process group (start_new_session)
+
+
 @contextlib.contextmanager
-def _web(deps: dict[str, str], workdir: Path, workers: int, threads: int) -> Iterator[int]:
-    """`orchestrator web` in its own process group on a free port; yields the port."""
+def _web(deps: dict[str, str], workdir: Path, workers: int, threads: int) -> Iterator[WebTier]:
+    """`orchestrator web` in its own process group on a free port."""
     from cryptography.fernet import Fernet
 
     port = _free_port()
@@ -422,7 +513,7 @@ def _web(deps: dict[str, str], workdir: Path, workers: int, threads: int) -> Ite
         )
     try:
         _wait_ready(proc, port, log_path)
-        yield port
+        yield WebTier(port=port, pgid=proc.pid)
         if proc.poll() is not None:
             raise RuntimeError(
                 f"the web tier exited during the run ({proc.returncode});\n{_tail(log_path)}"
@@ -430,6 +521,54 @@ def _web(deps: dict[str, str], workdir: Path, workers: int, threads: int) -> Ite
     finally:
         _STOPPING.set()
         _stop_group(proc)
+
+
+def _reap_strays(workdir: Path) -> None:
+    """Last resort: a server interrupted half-way through its start (so never handed
+    back to be stopped) still runs from `workdir`. Only processes whose command line or
+    working directory lies in this run's own temporary folder are signalled."""
+    marker = str(workdir)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    strays: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if marker in cmdline or cwd == marker or cwd.startswith(marker + "/"):
+            strays.append(int(entry.name))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+                alive.append(pid)
+        if not alive:
+            return
+        _say(f"stopping stray process(es) {', '.join(map(str, alive))} ...")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(pid) for pid in alive):
+            time.sleep(0.1)
+        strays = [pid for pid in alive if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is as good as gone (its parent, not us, reaps it)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
@@ -509,35 +648,54 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _pick_client(choice: str) -> tuple[str, Callable[[int, str, float, int], EndpointResult]]:
+LoadFn = Callable[[int, int, str, float, int], EndpointResult]
+
+
+def _pick_client(choice: str) -> tuple[str, LoadFn]:
     wrk = shutil.which("wrk")
     if choice == "wrk" and not wrk:
         raise SystemExit("--client wrk: wrk is not on PATH (apt-get install wrk)")
     if wrk and choice in ("auto", "wrk"):
-        return "wrk", lambda port, path, s, c: wrk_load(wrk, port, path, s, c)
+        return "wrk", lambda port, pgid, path, s, c: wrk_load(wrk, port, pgid, path, s, c)
     return "python", python_load
 
 
-def _report(machine: Machine, args: argparse.Namespace, results: list[EndpointResult]) -> str:
+def _background_busy(pgid: int, seconds: float = 1.0) -> float | None:
+    """Machine CPU in use while nothing is being measured (someone else's load)."""
+    before = CpuSnapshot.take(pgid)
+    time.sleep(seconds)
+    return before.percent_until(CpuSnapshot.take(pgid))[1]
+
+
+def _report(
+    machine: Machine,
+    args: argparse.Namespace,
+    results: list[EndpointResult],
+    background: float | None,
+) -> str:
+    quiet = "-" if background is None else f"{background:.0f}%"
     lines = [
         f"machine: {machine.nproc} cores ({machine.cpu_model}), "
         f"{machine.implementation} {machine.python}, {machine.platform}",
         f"web: orchestrator web --workers {args.workers} --threads {args.threads}; "
         f"{args.connections} keep-alive connections, {args.seconds:g}s per endpoint",
         "",
-        f"{'endpoint':<10} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}  client",
+        f"load generator: {results[0].client if results else '-'}; "
+        f"machine busy before the load: {quiet}",
+        "",
+        f"{'endpoint':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}   "
+        f"CPU (% of all cores): web / client / whole machine",
     ]
+
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
     for r in results:
-        p50 = f"{r.p50_ms:.2f}" if r.p50_ms is not None else "-"
-        p99 = f"{r.p99_ms:.2f}" if r.p99_ms is not None else "-"
-        cpu = (
-            f", client CPU {r.client_cpu_percent:.0f}% of machine"
-            if r.client_cpu_percent is not None
-            else ""
-        )
         lines.append(
-            f"{r.path:<10} {r.requests_per_second:>10.1f} {p50:>9} {p99:>9} "
-            f"{r.errors:>7}  {r.client}{cpu}"
+            f"{r.path:<10} {r.requests_per_second:>9.1f} {num(r.p50_ms, '.2f'):>8} "
+            f"{num(r.p99_ms, '.2f'):>8} {r.errors:>7}   "
+            f"{num(r.server_cpu_percent, '.0f')} / {num(r.client_cpu_percent, '.0f')} / "
+            f"{num(r.machine_busy_percent, '.0f')}"
         )
         if r.error_samples:
             lines.append(f"{'':<10} errors seen: {', '.join(r.error_samples)}")
@@ -548,22 +706,28 @@ def run(args: argparse.Namespace) -> int:
     client_name, load = _pick_client(args.client)
     machine = Machine.detect()
     results: list[EndpointResult] = []
+    background: float | None = None
     workdir = Path(tempfile.mkdtemp(prefix="orch-bench-"))  # short: pg socket path limit
     try:
         with (
             _dependencies(workdir) as deps,
-            _web(deps, workdir, args.workers, args.threads) as port,
+            _web(deps, workdir, args.workers, args.threads) as web,
         ):
+            background = _background_busy(web.pgid)
+            if background is not None and background > QUIET_WARN_PERCENT:
+                _say(f"warning: the machine is already {background:.0f}% busy before any load")
             for path in ENDPOINTS:
                 if args.warmup > 0:
                     _say(f"warming up {path} for {args.warmup:g}s ...")
-                    load(port, path, args.warmup, args.connections)
+                    load(web.port, web.pgid, path, args.warmup, args.connections)
                 _say(f"measuring {path} for {args.seconds:g}s with {client_name} ...")
-                results.append(load(port, path, args.seconds, args.connections))
+                results.append(load(web.port, web.pgid, path, args.seconds, args.connections))
     finally:
+        _STOPPING.set()
+        _reap_strays(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(_report(machine, args, results), flush=True)
+    print(_report(machine, args, results, background), flush=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS_DIR / f"http_{stamp}.json"
@@ -582,6 +746,7 @@ def run(args: argparse.Namespace) -> int:
             "database": "external" if os.environ.get("DATABASE_URL") else "embedded",
             "redis": "external" if os.environ.get("REDIS_URL") else "embedded",
         },
+        "background_busy_percent": background,
         "results": {r.path: asdict(r) for r in results},
     }
     out.write_text(json.dumps(document, indent=2) + "\n")
@@ -595,8 +760,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _on_signal)
     try:
         return run(args)
-    except (Stopped, KeyboardInterrupt) as exc:
-        _say(f"http_bench: stopped ({exc or 'SIGINT'}); everything it started was stopped")
+    except KeyboardInterrupt:
+        by = _INTERRUPTED_BY[0] if _INTERRUPTED_BY else "SIGINT"
+        _say(f"http_bench: stopped by {by}; everything it started has been stopped")
         return 130
     except RuntimeError as exc:
         _say(f"http_bench: {exc}")

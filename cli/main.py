@@ -65,8 +65,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     queues = [q.strip() for q in (args.queues or ",".join(QUEUES)).split(",") if q.strip()]
     unknown = sorted(set(queues) - set(QUEUES))
     if unknown:
-        raise InvalidSetting(f"--queues: unknown queue(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(QUEUES)}")
+        raise InvalidSetting(
+            f"--queues: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}"
+        )
     port = settings.worker_metrics_port
     # The Prometheus middleware reads these at import: set them before dramatiq starts,
     # one directory per port so two worker masters on a host never share one (NOTES).
@@ -82,11 +83,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "dramatiq_worker_timeout": os.environ.get("dramatiq_worker_timeout", "100"),
     }
     argv = [
-        sys.executable, "-m", "dramatiq", "workers.app",
-        "--processes", str(args.processes), "--threads", str(args.threads),
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "workers.app",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
         "--worker-shutdown-timeout",
         str(settings.orchestrator_worker_shutdown_timeout_seconds * 1000),
-        "--queues", *queues,
+        "--queues",
+        *queues,
     ]
     os.execve(sys.executable, argv, env)
     return 0  # pragma: no cover - execve does not return
@@ -109,8 +117,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from orchestrator.devstack.runner import DevStack
 
     settings = _settings(None)
-    return DevStack(settings, dev_dir=args.dir or settings.orchestrator_dev_dir,
-                    port=args.port).run()
+    return DevStack(
+        settings, dev_dir=args.dir or settings.orchestrator_dev_dir, port=args.port
+    ).run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,35 +129,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, help_: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def add(
+        name: str, help_: str, fn: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=fn)
         return p
 
-    add("migrate", "apply pending database migrations (safe from several replicas at once)",
-        cmd_migrate)
+    add(
+        "migrate",
+        "apply pending database migrations (safe from several replicas at once)",
+        cmd_migrate,
+    )
 
     web = add("web", "serve the HTTP API under gunicorn on $PORT (default 8070)", cmd_web)
-    web.add_argument("--workers", type=int, help="gunicorn worker processes "
-                     "(default $ORCHESTRATOR_WEB_WORKERS or 2)")
-    web.add_argument("--threads", type=int, help="threads per worker "
-                     "(default $ORCHESTRATOR_WEB_THREADS or 8)")
+    web.add_argument(
+        "--workers",
+        type=int,
+        help="gunicorn worker processes (default $ORCHESTRATOR_WEB_WORKERS or 2)",
+    )
+    web.add_argument(
+        "--threads", type=int, help="threads per worker (default $ORCHESTRATOR_WEB_THREADS or 8)"
+    )
     web.add_argument("--bind", help="host:port to bind instead of 0.0.0.0:$PORT")
 
-    worker = add("worker", "run a Dramatiq worker; metrics on $ORCHESTRATOR_WORKER_METRICS_PORT",
-                 cmd_worker)
+    worker = add(
+        "worker", "run a Dramatiq worker; metrics on $ORCHESTRATOR_WORKER_METRICS_PORT", cmd_worker
+    )
     worker.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
     worker.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
-    worker.add_argument("--queues", help="comma-separated queues to consume "
-                        "(default: webhooks,agents,provisioning,default)")
+    worker.add_argument(
+        "--queues",
+        help="comma-separated queues to consume (default: webhooks,agents,provisioning,default)",
+    )
 
-    add("scheduler", "run the scheduler (reconcile, relay, retention) under an advisory lock",
-        cmd_scheduler)
+    add(
+        "scheduler",
+        "run the scheduler (reconcile, relay, retention) under an advisory lock",
+        cmd_scheduler,
+    )
 
-    dev = add("dev", "run the whole stack locally: embedded Postgres/Redis, peer stand-ins, "
-              "web + worker + scheduler", cmd_dev)
-    dev.add_argument("--dir", help="state folder (default $ORCHESTRATOR_DEV_DIR or "
-                     ".orchestrator-dev)")
+    dev = add(
+        "dev",
+        "run the whole stack locally: embedded Postgres/Redis, peer stand-ins, "
+        "web + worker + scheduler",
+        cmd_dev,
+    )
+    dev.add_argument(
+        "--dir", help="state folder (default $ORCHESTRATOR_DEV_DIR or .orchestrator-dev)"
+    )
     dev.add_argument("--port", type=int, help="web port (default $PORT or 8070)")
     return parser
 

@@ -71,7 +71,8 @@ def page(
     cursor: str | None,
 ) -> tuple[list[AuditEntry], str | None]:
     """Newest first, keyset-paginated on (at, id)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if org_id is not None:
         where.append("org_id = %s")
         params.append(org_id)

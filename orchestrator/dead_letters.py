@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis
 from dramatiq import Message
 
 from orchestrator.queues import (
@@ -52,14 +51,14 @@ class DeadLetter:
     died_at: float
 
 
-def queue_depths(client: redis.Redis, namespace: str) -> tuple[list[QueueDepth], int]:
+def queue_depths(client: Any, namespace: str) -> tuple[list[QueueDepth], int]:
     """Depth of every queue and the number of live workers (heartbeat within 60 s)."""
     in_progress: dict[str, int] = dict.fromkeys(QUEUES, 0)
     for key in client.scan_iter(match=acks_pattern(namespace), count=500):
         name = key.decode() if isinstance(key, bytes) else str(key)
         queue = name.rsplit(".", 1)[-1] if not name.endswith(".DQ") else name.rsplit(".", 2)[-2]
         if queue in in_progress:
-            in_progress[queue] += int(client.scard(key))  # type: ignore[arg-type]
+            in_progress[queue] += int(client.scard(key))
     pipe = client.pipeline(transaction=False)
     for q in QUEUES:
         pipe.llen(queue_key(namespace, q))
@@ -71,7 +70,7 @@ def queue_depths(client: redis.Redis, namespace: str) -> tuple[list[QueueDepth],
         for i, q in enumerate(QUEUES)
     ]
     cutoff_ms = int((time.time() - 60) * 1000)
-    workers = int(client.zcount(heartbeats_key(namespace), cutoff_ms, "+inf"))  # type: ignore[arg-type]
+    workers = int(client.zcount(heartbeats_key(namespace), cutoff_ms, "+inf"))
     return depths, workers
 
 
@@ -90,7 +89,7 @@ def _decode(queue: str, redis_id: str, raw: bytes, died_at: float) -> DeadLetter
 
 
 def list_dead(
-    client: redis.Redis, namespace: str, *, queue: str | None, limit: int, offset: int
+    client: Any, namespace: str, *, queue: str | None, limit: int, offset: int
 ) -> tuple[list[DeadLetter], bool]:
     """Newest first; (letters, more_after_this_page)."""
     letters: list[DeadLetter] = []
@@ -99,9 +98,9 @@ def list_dead(
         entries = client.zrevrange(dead_key(namespace, q), 0, -1, withscores=True)
         if not entries:
             continue
-        ids = [e[0] for e in entries]  # type: ignore[index]
+        ids = [e[0] for e in entries]
         payloads = client.hmget(dead_key(namespace, q) + ".msgs", ids)
-        for (rid, score), raw in zip(entries, payloads, strict=True):  # type: ignore[misc]
+        for (rid, score), raw in zip(entries, payloads, strict=True):
             if raw is None:
                 continue
             letters.append(_decode(q, rid.decode(), raw, float(score) / 1000.0))
@@ -109,38 +108,36 @@ def list_dead(
     return letters[offset : offset + limit], len(letters) > offset + limit
 
 
-def find_dead(client: redis.Redis, namespace: str, message_id: str) -> DeadLetter | None:
+def find_dead(client: Any, namespace: str, message_id: str) -> DeadLetter | None:
     """A dead letter by Dramatiq message id (or by its Redis id)."""
     for q in QUEUES:
         msgs_key = dead_key(namespace, q) + ".msgs"
         raw = client.hget(msgs_key, message_id)
         if raw is not None:
             score = client.zscore(dead_key(namespace, q), message_id) or 0
-            return _decode(q, message_id, raw, float(score) / 1000.0)  # type: ignore[arg-type]
+            return _decode(q, message_id, raw, float(score) / 1000.0)
         for rid, raw in client.hscan_iter(msgs_key, count=500):
             letter = _decode(q, rid.decode(), raw, 0.0)
             if letter.message_id == message_id:
                 score = client.zscore(dead_key(namespace, q), rid) or 0
-                return _decode(q, rid.decode(), raw, float(score) / 1000.0)  # type: ignore[arg-type]
+                return _decode(q, rid.decode(), raw, float(score) / 1000.0)
     return None
 
 
-def delete_dead(client: redis.Redis, namespace: str, letter: DeadLetter) -> None:
+def delete_dead(client: Any, namespace: str, letter: DeadLetter) -> None:
     pipe = client.pipeline(transaction=True)
     pipe.zrem(dead_key(namespace, letter.queue), letter.redis_message_id)
     pipe.hdel(dead_key(namespace, letter.queue) + ".msgs", letter.redis_message_id)
     pipe.execute()
 
 
-def requeue_dead(
-    client: redis.Redis, namespace: str, broker: Enqueuer, letter: DeadLetter
-) -> None:
+def requeue_dead(client: Any, namespace: str, broker: Enqueuer, letter: DeadLetter) -> None:
     """Enqueue a fresh copy (same message id, retries reset), then forget the dead one.
     Enqueue first: a crash between the two steps leaves a duplicate, never a loss."""
     raw = client.hget(dead_key(namespace, letter.queue) + ".msgs", letter.redis_message_id)
     if raw is None:
         return
-    message = Message.decode(raw)  # type: ignore[arg-type]
+    message = Message.decode(raw)
     options = {
         k: v
         for k, v in message.options.items()

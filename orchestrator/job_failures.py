@@ -52,5 +52,10 @@ def record_final_failure(
             actor="system:worker",
             action="job.failed",
             subject=message_id,
-            detail={"actor": actor, "queue": queue, "retries": retries, "error": redact_text(error)},
+            detail={
+                "actor": actor,
+                "queue": queue,
+                "retries": retries,
+                "error": redact_text(error),
+            },
         )

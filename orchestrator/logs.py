@@ -65,6 +65,11 @@ def configure_logging(process: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "kubernetes.client.rest", "urllib3",
-                  "apscheduler.executors.default"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "kubernetes.client.rest",
+        "urllib3",
+        "apscheduler.executors.default",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -22,8 +22,12 @@ _SECRET_KEY = re.compile(
 _TEXT_PATTERNS = [
     # Authorization: Bearer xyz / X-Admin-Token: xyz
     (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1" + MASK),
-    (re.compile(r"(?i)((?:x-admin-token|x-incidentfox-team-token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+"),
-     r"\1" + MASK),
+    (
+        re.compile(
+            r"(?i)((?:x-admin-token|x-incidentfox-team-token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+"
+        ),
+        r"\1" + MASK,
+    ),
     # JWTs (three base64url parts)
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\b"), MASK),
     # passwords in URLs: scheme://user:pass@host
@@ -45,7 +49,11 @@ def redact(value: Any) -> Any:
     """A copy of `value` with every secret-named key's value masked, recursively."""
     if isinstance(value, dict):
         return {
-            k: (MASK if isinstance(k, str) and is_secret_key(k) and v not in (None, "") else redact(v))
+            k: (
+                MASK
+                if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
+                else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -142,7 +142,9 @@ class Settings(BaseSettings):
             raise ValueError("must look like '200/second' (per second, minute, hour or day)")
         return value.strip()
 
-    @field_validator("config_service_url", "agent_api_url", "ai_pipeline_api_url", "orchestrator_url")
+    @field_validator(
+        "config_service_url", "agent_api_url", "ai_pipeline_api_url", "orchestrator_url"
+    )
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

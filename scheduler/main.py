@@ -59,8 +59,9 @@ class SchedulerMetrics:
 class Tick:
     """One pass: take the lock or skip, run every task, record the outcome."""
 
-    def __init__(self, pool: ConnectionPool[Connection[Any]], tasks: TickTasks,
-                 metrics: SchedulerMetrics) -> None:
+    def __init__(
+        self, pool: ConnectionPool[Connection[Any]], tasks: TickTasks, metrics: SchedulerMetrics
+    ) -> None:
         self._pool = pool
         self._tasks = tasks
         self._metrics = metrics
@@ -105,11 +106,16 @@ def run(settings: Settings, pool: ConnectionPool[Connection[Any]], tasks: TickTa
     if settings.orchestrator_scheduler_metrics_port:
         start_http_server(settings.orchestrator_scheduler_metrics_port, addr="0.0.0.0")
     tick = Tick(pool, tasks, metrics)
-    scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True,
-                                                                "max_instances": 1})
+    scheduler = BlockingScheduler(
+        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
+    )
     scheduler.add_job(
-        tick, "interval", seconds=settings.orchestrator_reconcile_interval_seconds,
-        id="tick", next_run_time=_now(), misfire_grace_time=None,
+        tick,
+        "interval",
+        seconds=settings.orchestrator_reconcile_interval_seconds,
+        id="tick",
+        next_run_time=_now(),
+        misfire_grace_time=None,
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -120,9 +126,13 @@ def run(settings: Settings, pool: ConnectionPool[Connection[Any]], tasks: TickTa
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("scheduler started", extra={
-        "interval_seconds": settings.orchestrator_reconcile_interval_seconds,
-        "metrics_port": settings.orchestrator_scheduler_metrics_port})
+    log.info(
+        "scheduler started",
+        extra={
+            "interval_seconds": settings.orchestrator_reconcile_interval_seconds,
+            "metrics_port": settings.orchestrator_scheduler_metrics_port,
+        },
+    )
     scheduler.start()
     pool.close()
     log.info("scheduler stopped")

@@ -145,7 +145,10 @@ def make_settings(**overrides: Any) -> Settings:
 
 @pytest.fixture
 def settings(
-    database_url: str, redis_url: str, namespace: str, config_service: ConfigServiceStandIn,
+    database_url: str,
+    redis_url: str,
+    namespace: str,
+    config_service: ConfigServiceStandIn,
     secret_key: str,
 ) -> Settings:
     return make_settings(
@@ -184,16 +187,21 @@ def db(services: Any) -> Iterator[psycopg.Connection[Any]]:
 
 # -- helpers for tests that start real processes ------------------------------------------
 
+
 def process_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ORCHESTRATOR_", "DATABASE_URL", "REDIS_URL", "PORT"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ORCHESTRATOR_", "DATABASE_URL", "REDIS_URL", "PORT"))
+    }
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def wait_http(url: str, *, status: int = 200, timeout: float = 30.0,
-              proc: subprocess.Popen[Any] | None = None) -> httpx.Response:
+def wait_http(
+    url: str, *, status: int = 200, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None
+) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -216,5 +224,13 @@ def port_is_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-__all__ = ["ORCHESTRATOR_BIN", "REPO", "free_port", "make_settings", "port_is_open",
-           "process_env", "wait_http", "with_database"]
+__all__ = [
+    "ORCHESTRATOR_BIN",
+    "REPO",
+    "free_port",
+    "make_settings",
+    "port_is_open",
+    "process_env",
+    "wait_http",
+    "with_database",
+]

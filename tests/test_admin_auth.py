@@ -49,7 +49,9 @@ def test_super_admin_with_bearer_or_x_admin_token(
     assert client.simulate_get(AUDIT, headers={"X-Admin-Token": admin_token}).status_code == 200
 
 
-def test_team_token_is_403(client: testing.TestClient, config_service: ConfigServiceStandIn) -> None:
+def test_team_token_is_403(
+    client: testing.TestClient, config_service: ConfigServiceStandIn
+) -> None:
     token = config_service.add_team_token("org1", "team1")
     result = client.simulate_get(AUDIT, headers=bearer(token))
     assert result.status_code == 403
@@ -60,8 +62,8 @@ def test_fine_grained_admin_needs_admin_star_by_default(
     client: testing.TestClient, config_service: ConfigServiceStandIn
 ) -> None:
     token = config_service.add_principal(
-        "oidc-events", role="admin", auth_kind="oidc", email="a@x.io",
-        permissions=["admin:events"])
+        "oidc-events", role="admin", auth_kind="oidc", email="a@x.io", permissions=["admin:events"]
+    )
     result = client.simulate_get(AUDIT, headers=bearer(token))
     assert result.status_code == 403
     assert "admin:*" in result.json["description"]
@@ -73,9 +75,11 @@ def test_fine_grained_permissions_when_admin_star_is_not_required(
     relaxed = settings.model_copy(update={"orchestrator_require_admin_star": False})
     client = testing.TestClient(create_app(relaxed, services))
     events = config_service.add_principal(
-        "oidc-events", role="admin", auth_kind="oidc", permissions=["admin:events"])
+        "oidc-events", role="admin", auth_kind="oidc", permissions=["admin:events"]
+    )
     provision = config_service.add_principal(
-        "oidc-provision", role="admin", auth_kind="oidc", permissions=["admin:provision"])
+        "oidc-provision", role="admin", auth_kind="oidc", permissions=["admin:provision"]
+    )
     assert client.simulate_get(AUDIT, headers=bearer(events)).status_code == 200
     denied = client.simulate_get(AUDIT, headers=bearer(provision))
     assert denied.status_code == 403
@@ -112,10 +116,13 @@ def test_config_service_down_is_503(
     assert "config service unavailable" in result.json["description"]
 
 
-@pytest.mark.parametrize("fault", [{"status": 500}, {"status": 502}, {"status": 429},
-                                   {"latency": 1.5}, {"drop": True}])
+@pytest.mark.parametrize(
+    "fault", [{"status": 500}, {"status": 502}, {"status": 429}, {"latency": 1.5}, {"drop": True}]
+)
 def test_config_service_failing_or_slow_is_503(
-    client: testing.TestClient, config_service: ConfigServiceStandIn, admin_token: str,
+    client: testing.TestClient,
+    config_service: ConfigServiceStandIn,
+    admin_token: str,
     fault: dict[str, Any],
 ) -> None:
     config_service.set_faults(**fault)
@@ -131,8 +138,8 @@ def test_verified_principals_are_cached_by_token_hash(
     for _ in range(5):
         auth.authorize(admin_token, "admin:jobs")
     assert me_calls(config_service) == 1
-    assert list(auth._cache.keys()) == [token_key(admin_token)]  # noqa: SLF001
-    assert admin_token not in repr(auth._cache)  # noqa: SLF001
+    assert list(auth._cache.keys()) == [token_key(admin_token)]
+    assert admin_token not in repr(auth._cache)
 
 
 def test_cache_expiry_sees_a_revoked_token(
@@ -162,7 +169,7 @@ def test_the_cache_is_bounded(config_service: ConfigServiceStandIn) -> None:
     auth = AdminAuthenticator(ConfigServiceClient(config_service.url), ttl=60, maxsize=3)
     for i in range(10):
         auth.authorize(config_service.add_super_admin(f"tok{i}"), "admin:jobs")
-    assert len(auth._cache) == 3  # noqa: SLF001
+    assert len(auth._cache) == 3
 
 
 def test_request_id_is_forwarded_to_the_config_service(

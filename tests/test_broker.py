@@ -26,9 +26,14 @@ AUTH = {"Authorization": "Bearer test-super-admin-token"}
 @pytest.fixture
 def worker_broker(settings: Settings) -> Iterator[dramatiq.Broker]:
     pool = create_pool(settings, name="test-worker")
-    broker = create_broker(settings.model_copy(update={"orchestrator_max_attempts": 3}),
-                           role="worker", pool=pool, prometheus=False, min_backoff_ms=10,
-                           max_backoff_ms=50)
+    broker = create_broker(
+        settings.model_copy(update={"orchestrator_max_attempts": 3}),
+        role="worker",
+        pool=pool,
+        prometheus=False,
+        min_backoff_ms=10,
+        max_backoff_ms=50,
+    )
     yield broker
     broker.close()
     pool.close()
@@ -65,12 +70,15 @@ def test_retry_policy_separates_transient_from_permanent() -> None:
     request = httpx.Request("GET", "http://peer")
     assert retry(0, PeerUnavailable("down"))
     assert retry(0, httpx.ConnectTimeout("slow"))
-    assert retry(0, httpx.HTTPStatusError("", request=request,
-                                          response=httpx.Response(503, request=request)))
-    assert retry(0, httpx.HTTPStatusError("", request=request,
-                                          response=httpx.Response(429, request=request)))
-    assert not retry(0, httpx.HTTPStatusError("", request=request,
-                                              response=httpx.Response(404, request=request)))
+    assert retry(
+        0, httpx.HTTPStatusError("", request=request, response=httpx.Response(503, request=request))
+    )
+    assert retry(
+        0, httpx.HTTPStatusError("", request=request, response=httpx.Response(429, request=request))
+    )
+    assert not retry(
+        0, httpx.HTTPStatusError("", request=request, response=httpx.Response(404, request=request))
+    )
     assert not retry(0, PeerRejected("bad request"))
     assert not retry(0, ValueError("bug"))
     assert retry(3, PeerUnavailable("down"))  # 4 attempts made, a 5th allowed
@@ -98,8 +106,11 @@ def test_transient_failures_retry_until_success(
 
 
 def test_permanent_failure_is_not_retried_and_is_recorded(
-    worker_broker: dramatiq.Broker, run_worker: Callable[[], dramatiq.Worker], db: Any,
-    client: testing.TestClient, admin_token: str,
+    worker_broker: dramatiq.Broker,
+    run_worker: Callable[[], dramatiq.Worker],
+    db: Any,
+    client: testing.TestClient,
+    admin_token: str,
 ) -> None:
     attempts: list[int] = []
 
@@ -110,9 +121,11 @@ def test_permanent_failure_is_not_retried_and_is_recorded(
 
     run_worker()
     message = doomed.send("team-a", token="s3cr3t-team-token")
-    row = wait_for(lambda: db.execute(
-        "SELECT * FROM orchestrator_job_failures WHERE message_id = %s",
-        (message.message_id,)).fetchone())
+    row = wait_for(
+        lambda: db.execute(
+            "SELECT * FROM orchestrator_job_failures WHERE message_id = %s", (message.message_id,)
+        ).fetchone()
+    )
     assert len(attempts) == 1
     assert row["actor"] == "doomed" and row["queue"] == "provisioning"
     assert row["retries"] == 1
@@ -147,16 +160,21 @@ def test_transient_failures_exhaust_the_attempt_budget(
 
     run_worker()
     message = never_up.send()
-    row = wait_for(lambda: db.execute(
-        "SELECT * FROM orchestrator_job_failures WHERE message_id = %s",
-        (message.message_id,)).fetchone())
+    row = wait_for(
+        lambda: db.execute(
+            "SELECT * FROM orchestrator_job_failures WHERE message_id = %s", (message.message_id,)
+        ).fetchone()
+    )
     assert len(attempts) == 3  # ORCHESTRATOR_MAX_ATTEMPTS=3 in this fixture
     assert row["retries"] == 3
 
 
 def test_requeue_delete_and_bulk_requeue_are_audited(
-    worker_broker: dramatiq.Broker, run_worker: Callable[[], dramatiq.Worker], db: Any,
-    client: testing.TestClient, admin_token: str,
+    worker_broker: dramatiq.Broker,
+    run_worker: Callable[[], dramatiq.Worker],
+    db: Any,
+    client: testing.TestClient,
+    admin_token: str,
 ) -> None:
     outcome = {"fail": True, "done": []}
 
@@ -168,10 +186,14 @@ def test_requeue_delete_and_bulk_requeue_are_audited(
 
     run_worker()
     ids = [fixable.send(i).message_id for i in range(3)]
-    wait_for(lambda: db.execute("SELECT count(*) AS n FROM orchestrator_job_failures"
-                                ).fetchone()["n"] == 3)
-    wait_for(lambda: len(client.simulate_get("/api/v1/admin/jobs/dead", headers=AUTH
-                                             ).json["items"]) == 3)
+    wait_for(
+        lambda: (
+            db.execute("SELECT count(*) AS n FROM orchestrator_job_failures").fetchone()["n"] == 3
+        )
+    )
+    wait_for(
+        lambda: len(client.simulate_get("/api/v1/admin/jobs/dead", headers=AUTH).json["items"]) == 3
+    )
     outcome["fail"] = False
 
     one = client.simulate_post(f"/api/v1/admin/jobs/dead/{ids[0]}/requeue", headers=AUTH)
@@ -180,28 +202,40 @@ def test_requeue_delete_and_bulk_requeue_are_audited(
 
     gone = client.simulate_delete(f"/api/v1/admin/jobs/dead/{ids[1]}", headers=AUTH)
     assert gone.status_code == 204
-    assert client.simulate_delete(f"/api/v1/admin/jobs/dead/{ids[1]}",
-                                  headers=AUTH).status_code == 404
+    assert (
+        client.simulate_delete(f"/api/v1/admin/jobs/dead/{ids[1]}", headers=AUTH).status_code == 404
+    )
 
-    bulk = client.simulate_post("/api/v1/admin/jobs/dead/requeue", headers=AUTH,
-                                json={"message_ids": [ids[2], "no-such-id"]})
+    bulk = client.simulate_post(
+        "/api/v1/admin/jobs/dead/requeue",
+        headers=AUTH,
+        json={"message_ids": [ids[2], "no-such-id"]},
+    )
     assert bulk.status_code == 202
     assert bulk.json == {"requeued": [ids[2]], "not_found": ["no-such-id"]}
     wait_for(lambda: sorted(outcome["done"]) == [0, 2])  # type: ignore[arg-type]
     assert client.simulate_get("/api/v1/admin/jobs/dead", headers=AUTH).json["items"] == []
 
-    actions = [r["action"] for r in db.execute(
-        "SELECT action FROM orchestrator_audit_log WHERE action LIKE 'job.%%' "
-        "AND action <> 'job.failed' ORDER BY id").fetchall()]
+    actions = [
+        r["action"]
+        for r in db.execute(
+            "SELECT action FROM orchestrator_audit_log WHERE action LIKE 'job.%%' "
+            "AND action <> 'job.failed' ORDER BY id"
+        ).fetchall()
+    ]
     assert actions == ["job.requeued", "job.deleted", "job.requeued"]
-    actor = db.execute("SELECT actor FROM orchestrator_audit_log WHERE action = 'job.deleted'"
-                       ).fetchone()["actor"]
+    actor = db.execute(
+        "SELECT actor FROM orchestrator_audit_log WHERE action = 'job.deleted'"
+    ).fetchone()["actor"]
     assert actor.startswith("admin:")
 
 
 def test_dead_letter_list_paginates(
-    worker_broker: dramatiq.Broker, run_worker: Callable[[], dramatiq.Worker], db: Any,
-    client: testing.TestClient, admin_token: str,
+    worker_broker: dramatiq.Broker,
+    run_worker: Callable[[], dramatiq.Worker],
+    db: Any,
+    client: testing.TestClient,
+    admin_token: str,
 ) -> None:
     @dramatiq.actor(broker=worker_broker, queue_name="webhooks", actor_name="bad")
     def bad(n: int) -> None:
@@ -209,19 +243,22 @@ def test_dead_letter_list_paginates(
 
     run_worker()
     sent = {bad.send(i).message_id for i in range(5)}
-    wait_for(lambda: db.execute("SELECT count(*) AS n FROM orchestrator_job_failures"
-                                ).fetchone()["n"] == 5)
+    wait_for(
+        lambda: (
+            db.execute("SELECT count(*) AS n FROM orchestrator_job_failures").fetchone()["n"] == 5
+        )
+    )
     seen: list[str] = []
     cursor = None
     for _ in range(5):
         query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
-        page = client.simulate_get("/api/v1/admin/jobs/dead", headers=AUTH,
-                                   query_string=query).json
+        page = client.simulate_get("/api/v1/admin/jobs/dead", headers=AUTH, query_string=query).json
         seen += [d["message_id"] for d in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
             break
     assert sorted(seen) == sorted(sent)
-    bad_cursor = client.simulate_get("/api/v1/admin/jobs/dead", headers=AUTH,
-                                     query_string="cursor=-4")
+    bad_cursor = client.simulate_get(
+        "/api/v1/admin/jobs/dead", headers=AUTH, query_string="cursor=-4"
+    )
     assert bad_cursor.status_code == 422

@@ -37,7 +37,7 @@ def test_every_response_carries_a_request_id(client: testing.TestClient) -> None
 
 
 def test_an_unsafe_request_id_is_replaced_not_echoed(client: testing.TestClient) -> None:
-    result = client.simulate_get("/health", headers={"X-Request-ID": "bad id\r\n<script>" })
+    result = client.simulate_get("/health", headers={"X-Request-ID": "bad id\r\n<script>"})
     assert result.headers["X-Request-ID"] != "bad id\r\n<script>"
     assert len(result.headers["X-Request-ID"]) == 32
 
@@ -53,7 +53,8 @@ def test_wrong_method_is_405(client: testing.TestClient) -> None:
 
 def test_chunked_body_is_411(client: testing.TestClient) -> None:
     result = client.simulate_post(
-        "/api/v1/admin/jobs/dead/requeue", headers={**AUTH, "Transfer-Encoding": "chunked"},
+        "/api/v1/admin/jobs/dead/requeue",
+        headers={**AUTH, "Transfer-Encoding": "chunked"},
         body=b"",
     )
     body = assert_error_shape(result, 411)
@@ -75,7 +76,8 @@ def test_malformed_json_is_400(client: testing.TestClient) -> None:
 
 def test_schema_violation_is_422_naming_the_fields(client: testing.TestClient) -> None:
     result = client.simulate_post(
-        "/api/v1/admin/jobs/dead/requeue", headers=AUTH,
+        "/api/v1/admin/jobs/dead/requeue",
+        headers=AUTH,
         json={"message_ids": [], "surprise": 1},
     )
     body = assert_error_shape(result, 422)
@@ -84,8 +86,15 @@ def test_schema_violation_is_422_naming_the_fields(client: testing.TestClient) -
 
 
 def test_bad_query_parameters_are_422(client: testing.TestClient) -> None:
-    for query in ("limit=abc", "limit=0", "limit=100000", "cursor=%%%", "org_id=has%20space",
-                  "unknown=1", "limit=1&limit=2"):
+    for query in (
+        "limit=abc",
+        "limit=0",
+        "limit=100000",
+        "cursor=%%%",
+        "org_id=has%20space",
+        "unknown=1",
+        "limit=1&limit=2",
+    ):
         result = client.simulate_get("/api/v1/admin/audit", headers=AUTH, query_string=query)
         body = assert_error_shape(result, 422)
         assert body["errors"], query
@@ -109,16 +118,21 @@ def test_database_down_is_503_not_500(settings: Any, services: Any) -> None:
     from web.app import create_app
 
     services.pool.close()
-    services.pool._reopen_after_close = False  # noqa: SLF001 - simulate a dead database
+    services.pool._reopen_after_close = False
     from psycopg_pool import ConnectionPool
 
-    dead = ConnectionPool("postgresql://nobody@127.0.0.1:1/none", open=False,
-                          kwargs={"connect_timeout": 1}, timeout=1.0)
+    dead = ConnectionPool(
+        "postgresql://nobody@127.0.0.1:1/none",
+        open=False,
+        kwargs={"connect_timeout": 1},
+        timeout=1.0,
+    )
     dead.open(wait=False)
     services.pool = dead
     try:
         result = testing.TestClient(create_app(settings, services)).simulate_get(
-            "/api/v1/admin/audit", headers=AUTH)
+            "/api/v1/admin/audit", headers=AUTH
+        )
         assert_error_shape(result, 503)
         ready = testing.TestClient(create_app(settings, services)).simulate_get("/ready")
         assert ready.status_code == 503
@@ -131,13 +145,13 @@ def test_health_touches_nothing_and_ready_checks_everything(client: testing.Test
     assert client.simulate_get("/health").json == {"status": "ok"}
     ready = client.simulate_get("/ready")
     assert ready.status_code == 200
-    assert ready.json == {"status": "ready",
-                          "checks": {"postgres": "ok", "redis": "ok", "migrations": "ok"}}
+    assert ready.json == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "redis": "ok", "migrations": "ok"},
+    }
 
 
-def test_ready_is_503_while_a_migration_is_pending(
-    settings: Any, services: Any, db: Any
-) -> None:
+def test_ready_is_503_while_a_migration_is_pending(settings: Any, services: Any, db: Any) -> None:
     from web.app import create_app
 
     db.execute("DELETE FROM _yoyo_migration")

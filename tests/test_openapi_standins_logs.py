@@ -41,11 +41,16 @@ def test_openapi_describes_every_served_api_route(client: testing.TestClient) ->
     doc = client.simulate_get("/openapi.json").json
     assert doc["openapi"].startswith("3.1")
     paths = doc["paths"]
-    for path, method in [("/health", "get"), ("/ready", "get"), ("/api/v1/admin/audit", "get"),
-                         ("/api/v1/admin/jobs/queues", "get"), ("/api/v1/admin/jobs/dead", "get"),
-                         ("/api/v1/admin/jobs/dead/requeue", "post"),
-                         ("/api/v1/admin/jobs/dead/{message_id}", "delete"),
-                         ("/api/v1/admin/jobs/dead/{message_id}/requeue", "post")]:
+    for path, method in [
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/api/v1/admin/audit", "get"),
+        ("/api/v1/admin/jobs/queues", "get"),
+        ("/api/v1/admin/jobs/dead", "get"),
+        ("/api/v1/admin/jobs/dead/requeue", "post"),
+        ("/api/v1/admin/jobs/dead/{message_id}", "delete"),
+        ("/api/v1/admin/jobs/dead/{message_id}/requeue", "post"),
+    ]:
         assert method in paths[path], (path, method)
     bulk = paths["/api/v1/admin/jobs/dead/requeue"]["post"]
     body_schema = resolve(doc, bulk["requestBody"]["content"]["application/json"]["schema"]["$ref"])
@@ -77,19 +82,31 @@ def test_config_service_standin_speaks_the_auth_me_contract() -> None:
         assert missing.status_code == 401 and missing.json() == {"detail": "Missing Bearer token"}
         bad = httpx.get(standin.url + "/api/v1/auth/me", headers={"Authorization": "Bearer x"})
         assert bad.status_code == 401 and bad.json() == {"detail": "Invalid token"}
-        me = httpx.get(standin.url + "/api/v1/auth/me",
-                       headers={"Authorization": f"Bearer {super_token}",
-                                "X-Request-Id": "r-1"})
+        me = httpx.get(
+            standin.url + "/api/v1/auth/me",
+            headers={"Authorization": f"Bearer {super_token}", "X-Request-Id": "r-1"},
+        )
         assert me.status_code == 200 and me.headers["X-Request-Id"] == "r-1"
         body = me.json()
-        assert set(body) == {"role", "auth_kind", "org_id", "team_node_id", "subject", "email",
-                             "can_write", "permissions", "visitor_session_id"}
+        assert set(body) == {
+            "role",
+            "auth_kind",
+            "org_id",
+            "team_node_id",
+            "subject",
+            "email",
+            "can_write",
+            "permissions",
+            "visitor_session_id",
+        }
         assert body["role"] == "admin" and body["org_id"] is None
         assert body["permissions"] == ["admin:*"]
         org_token = standin.add_org_admin("acme")
         assert "." in org_token
-        team = httpx.get(standin.url + "/api/v1/auth/me",
-                         headers={"Authorization": f"Bearer {standin.add_team_token('acme', 't')}"})
+        team = httpx.get(
+            standin.url + "/api/v1/auth/me",
+            headers={"Authorization": f"Bearer {standin.add_team_token('acme', 't')}"},
+        )
         assert team.json()["role"] == "team"
         # Faults can be injected over HTTP by a harness in another process.
         httpx.post(standin.url + "/_standin/faults", json={"status": 503, "times": 1})
@@ -102,15 +119,20 @@ def test_config_service_standin_speaks_the_auth_me_contract() -> None:
 def test_agent_and_pipeline_standins() -> None:
     agent, pipeline = AgentStandIn().start(), AiPipelineStandIn().start()
     try:
-        run = httpx.post(agent.url + "/agents/planner/run", json={"message": "hi"},
-                         headers={"X-IncidentFox-Team-Token": "t", "X-Correlation-ID": "c-1"})
+        run = httpx.post(
+            agent.url + "/agents/planner/run",
+            json={"message": "hi"},
+            headers={"X-IncidentFox-Team-Token": "t", "X-Correlation-ID": "c-1"},
+        )
         assert run.status_code == 200
         assert run.json()["success"] is True and run.json()["correlation_id"] == "c-1"
-        assert httpx.post(agent.url + "/agents/planner/run",
-                          json={"message": "hi"}).status_code == 500
+        assert (
+            httpx.post(agent.url + "/agents/planner/run", json={"message": "hi"}).status_code == 500
+        )
         assert httpx.post(pipeline.url + "/api/v1/teams/t1/bootstrap").status_code == 401
-        boot = httpx.post(pipeline.url + "/api/v1/teams/t1/bootstrap",
-                          headers={"Authorization": "Bearer admin"})
+        boot = httpx.post(
+            pipeline.url + "/api/v1/teams/t1/bootstrap", headers={"Authorization": "Bearer admin"}
+        )
         assert boot.status_code == 200 and boot.json()["status"] == "queued"
     finally:
         agent.stop()
@@ -144,8 +166,7 @@ def test_json_logs_carry_the_request_id_and_mask_credentials() -> None:
     logger.setLevel(logging.INFO)
     token = request_id_var.set("req-7")
     try:
-        logger.info("calling peer with Authorization: Bearer abc.def-secret",
-                    extra={"route": "/x"})
+        logger.info("calling peer with Authorization: Bearer abc.def-secret", extra={"route": "/x"})
     finally:
         request_id_var.reset(token)
         logger.removeHandler(handler)
@@ -155,10 +176,20 @@ def test_json_logs_carry_the_request_id_and_mask_credentials() -> None:
 
 
 def test_redaction_of_structures_and_text() -> None:
-    masked = redact({"token": "t1", "nested": {"client_secret": "s", "ok": "visible"},
-                     "list": [{"password": "p"}], "empty_token": None})
-    assert masked == {"token": "***", "nested": {"client_secret": "***", "ok": "visible"},
-                      "list": [{"password": "***"}], "empty_token": None}
+    masked = redact(
+        {
+            "token": "t1",
+            "nested": {"client_secret": "s", "ok": "visible"},
+            "list": [{"password": "p"}],
+            "empty_token": None,
+        }
+    )
+    assert masked == {
+        "token": "***",
+        "nested": {"client_secret": "***", "ok": "visible"},
+        "list": [{"password": "***"}],
+        "empty_token": None,
+    }
     assert "pw" not in redact_text("postgresql://user:pw@host/db")
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.sgnaturevalue"
     assert jwt not in redact_text(f"got {jwt} back")

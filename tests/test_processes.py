@@ -38,23 +38,37 @@ pytestmark = pytest.mark.slow
 
 
 def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    """Signal the leader only, as Kubernetes does (PID 1 of the container); the group
+    is killed afterwards only if it outlives the grace period."""
     if proc.poll() is None:
-        os.killpg(proc.pid, sig)
+        proc.send_signal(sig)
     try:
         return proc.wait(timeout=timeout)
     finally:
-        if proc.poll() is None:
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture
-def base_env(database_url: str, redis_url: str, namespace: str,
-             config_service: ConfigServiceStandIn, secret_key: str) -> dict[str, str]:
+def base_env(
+    database_url: str,
+    redis_url: str,
+    namespace: str,
+    config_service: ConfigServiceStandIn,
+    secret_key: str,
+) -> dict[str, str]:
     return process_env(
-        DATABASE_URL=database_url, REDIS_URL=redis_url, CONFIG_SERVICE_URL=config_service.url,
-        ORCHESTRATOR_SECRET_KEY=secret_key, ORCHESTRATOR_REDIS_NAMESPACE=namespace,
-        AGENT_API_URL="http://127.0.0.1:9", AI_PIPELINE_API_URL="http://127.0.0.1:9",
-        ORCHESTRATOR_INTERNAL_ADMIN_TOKEN="internal-admin", AI_PIPELINE_IMAGE="pipeline:test",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        CONFIG_SERVICE_URL=config_service.url,
+        ORCHESTRATOR_SECRET_KEY=secret_key,
+        ORCHESTRATOR_REDIS_NAMESPACE=namespace,
+        AGENT_API_URL="http://127.0.0.1:9",
+        AI_PIPELINE_API_URL="http://127.0.0.1:9",
+        ORCHESTRATOR_INTERNAL_ADMIN_TOKEN="internal-admin",
+        AI_PIPELINE_IMAGE="pipeline:test",
         ORCHESTRATOR_RECONCILE_INTERVAL_SECONDS="1",
     )
 
@@ -64,9 +78,13 @@ def gunicorn(base_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
     port = free_port()
     metrics_dir = Path(tempfile.mkdtemp(prefix="orch-web-metrics-"))
     env = {**base_env, "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    proc = subprocess.Popen([ORCHESTRATOR_BIN, "web", "--workers", "2", "--threads", "4"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [ORCHESTRATOR_BIN, "web", "--workers", "2", "--threads", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/ready", proc=proc)
     yield url, metrics_dir
@@ -85,27 +103,43 @@ def metric_total(text: str, name: str, **labels: str) -> float:
 
 
 def test_gunicorn_metrics_sum_across_workers_with_route_templates(
-    gunicorn: tuple[str, Path], admin_token: str,
+    gunicorn: tuple[str, Path],
+    admin_token: str,
 ) -> None:
     url, metrics_dir = gunicorn
     # New connections each time so both workers take requests.
     for _ in range(120):
         assert httpx.get(url + "/health", headers={"Connection": "close"}).status_code == 200
     for i in range(7):
-        r = httpx.delete(f"{url}/api/v1/admin/jobs/dead/msg-{i}",
-                         headers={"Authorization": f"Bearer {admin_token}"})
+        r = httpx.delete(
+            f"{url}/api/v1/admin/jobs/dead/msg-{i}",
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
         assert r.status_code == 404
-    pids = {int(m.group(1)) for f in metrics_dir.iterdir()
-            if (m := re.match(r"counter_(\d+)\.db", f.name))}
+    pids = {
+        int(m.group(1))
+        for f in metrics_dir.iterdir()
+        if (m := re.match(r"counter_(\d+)\.db", f.name))
+    }
     assert len(pids) >= 2, "both gunicorn workers should have served requests"
     text = httpx.get(url + "/metrics").text
-    assert metric_total(text, "orchestrator_http_requests_total", route="/health",
-                        status="200") == 120
-    assert metric_total(text, "orchestrator_http_requests_total",
-                        route="/api/v1/admin/jobs/dead/{message_id}", status="404") == 7
+    assert (
+        metric_total(text, "orchestrator_http_requests_total", route="/health", status="200") == 120
+    )
+    assert (
+        metric_total(
+            text,
+            "orchestrator_http_requests_total",
+            route="/api/v1/admin/jobs/dead/{message_id}",
+            status="404",
+        )
+        == 7
+    )
     assert "msg-3" not in text
-    assert metric_total(text, "orchestrator_http_request_duration_seconds_count",
-                        route="/health") == 120
+    assert (
+        metric_total(text, "orchestrator_http_request_duration_seconds_count", route="/health")
+        == 120
+    )
     assert admin_token not in text
 
 
@@ -127,14 +161,28 @@ def test_gunicorn_rejects_bad_framing_with_4xx(gunicorn: tuple[str, Path]) -> No
 
 
 def test_worker_process_serves_metrics_heartbeats_and_stops_on_sigterm(
-    base_env: dict[str, str], redis_url: str, namespace: str,
+    base_env: dict[str, str],
+    redis_url: str,
+    namespace: str,
 ) -> None:
     port = free_port()
     env = {**base_env, "ORCHESTRATOR_WORKER_METRICS_PORT": str(port)}
-    proc = subprocess.Popen([ORCHESTRATOR_BIN, "worker", "--processes", "1", "--threads", "2",
-                             "--queues", "default,webhooks"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            ORCHESTRATOR_BIN,
+            "worker",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "--queues",
+            "default,webhooks",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/metrics", proc=proc, timeout=30)
         client = redis.Redis.from_url(redis_url)
@@ -144,7 +192,8 @@ def test_worker_process_serves_metrics_heartbeats_and_stops_on_sigterm(
         assert queue_depths(client, namespace)[1] == 1
     finally:
         code = stop(proc)
-    assert code == 0
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert code == 0, stderr[-3000:]
     assert not port_is_open(port)
 
 
@@ -158,8 +207,9 @@ def test_only_one_replica_runs_a_tick(services: Any) -> None:
         release.wait(5)
         return "done"
 
-    first = threading.Thread(target=lambda: results.append(
-        run_exclusively(services.pool, "test:lock", slow)))
+    first = threading.Thread(
+        target=lambda: results.append(run_exclusively(services.pool, "test:lock", slow))
+    )
     first.start()
     assert entered.wait(5)
     second = run_exclusively(services.pool, "test:lock", lambda conn: "should not run")
@@ -175,17 +225,22 @@ def test_scheduler_process_ticks_under_the_lock_and_stops_on_sigterm(
     base_env: dict[str, str],
 ) -> None:
     ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([ORCHESTRATOR_BIN, "scheduler"],
-                              env={**base_env, "ORCHESTRATOR_SCHEDULER_METRICS_PORT": str(p)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True) for p in ports]
+    procs = [
+        subprocess.Popen(
+            [ORCHESTRATOR_BIN, "scheduler"],
+            env={**base_env, "ORCHESTRATOR_SCHEDULER_METRICS_PORT": str(p)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for p in ports
+    ]
     try:
         for p, proc in zip(ports, procs, strict=True):
             wait_http(f"http://127.0.0.1:{p}/metrics", proc=proc)
         time.sleep(3.5)  # a few 1-second ticks
         texts = [httpx.get(f"http://127.0.0.1:{p}/metrics").text for p in ports]
-        ran = [metric_total(t, "orchestrator_scheduler_ticks_total", outcome="ran")
-               for t in texts]
+        ran = [metric_total(t, "orchestrator_scheduler_ticks_total", outcome="ran") for t in texts]
         assert sum(ran) >= 3
         assert all("orchestrator_scheduler_last_success_timestamp_seconds" in t for t in texts)
     finally:
@@ -204,9 +259,14 @@ def test_dev_is_ready_within_20s_and_stops_everything(tmp_path: Path) -> None:
     for name in ("CONFIG_SERVICE_URL", "AGENT_API_URL", "AI_PIPELINE_API_URL", "KUBECONFIG"):
         env.pop(name, None)
     started = time.monotonic()
-    proc = subprocess.Popen([ORCHESTRATOR_BIN, "dev", "--dir", str(dev_dir), "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, text=True)
+    proc = subprocess.Popen(
+        [ORCHESTRATOR_BIN, "dev", "--dir", str(dev_dir), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/ready", proc=proc, timeout=20)
         assert time.monotonic() - started < 20
@@ -219,12 +279,21 @@ def test_dev_is_ready_within_20s_and_stops_everything(tmp_path: Path) -> None:
             time.sleep(0.1)
         state = json.loads((dev_dir / "state.json").read_text())
         token = json.loads((dev_dir / "secrets.json").read_text())["admin_token"]
-        queues = httpx.get(f"http://127.0.0.1:{port}/api/v1/admin/jobs/queues",
-                           headers={"Authorization": f"Bearer {token}"})
+        queues = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/admin/jobs/queues",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert queues.status_code == 200
         family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        ports = [port, state["ports"]["worker_metrics"], state["ports"]["scheduler_metrics"],
-                 state["ports"]["redis"], *state["ports"]["standins"].values()]
+        ports = [
+            port,
+            state["ports"]["worker_metrics"],
+            state["ports"]["scheduler_metrics"],
+            state["ports"]["redis"],
+            *state["ports"]["standins"].values(),
+        ]
+        wait_http(f"http://127.0.0.1:{state['ports']['worker_metrics']}/metrics", timeout=20)
+        wait_http(f"http://127.0.0.1:{state['ports']['scheduler_metrics']}/metrics", timeout=20)
         assert all(port_is_open(p) for p in ports)
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=40)
@@ -238,6 +307,9 @@ def test_dev_is_ready_within_20s_and_stops_everything(tmp_path: Path) -> None:
     alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], [p.cmdline() for p in alive]
     assert [p for p in ports if port_is_open(p)] == []
-    postgres = [p for p in psutil.process_iter(["cmdline"])
-                if str(dev_dir) in " ".join(p.info["cmdline"] or [])]
+    postgres = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(dev_dir) in " ".join(p.info["cmdline"] or [])
+    ]
     assert postgres == []

@@ -57,8 +57,12 @@ def create_app(
     app.set_error_serializer(errors.serialize_error)
     app.add_error_handler(Exception, errors.handle_unexpected)
     app.add_error_handler(
-        (psycopg.OperationalError, psycopg_pool.PoolTimeout, redis.ConnectionError,
-         redis.TimeoutError),
+        (
+            psycopg.OperationalError,
+            psycopg_pool.PoolTimeout,
+            redis.ConnectionError,
+            redis.TimeoutError,
+        ),
         errors.handle_dependency_down,
     )
 
@@ -66,8 +70,11 @@ def create_app(
 
     def ready_checks() -> dict[str, str]:
         pg, migrations = readiness.postgres_and_migrations(services.pool, expected_migrations)
-        return {"postgres": pg, "redis": readiness.redis_ping(services.redis),
-                "migrations": migrations}
+        return {
+            "postgres": pg,
+            "redis": readiness.redis_ping(services.redis),
+            "migrations": migrations,
+        }
 
     routes: list[tuple[str, Any]] = [
         ("/health", health.Health()),
@@ -78,8 +85,10 @@ def create_app(
         ("/api/v1/admin/jobs/dead", jobs.DeadLetters(services, authenticator)),
         ("/api/v1/admin/jobs/dead/requeue", jobs.DeadLettersBulkRequeue(services, authenticator)),
         ("/api/v1/admin/jobs/dead/{message_id}", jobs.DeadLetter(services, authenticator)),
-        ("/api/v1/admin/jobs/dead/{message_id}/requeue",
-         jobs.DeadLetterRequeue(services, authenticator)),
+        (
+            "/api/v1/admin/jobs/dead/{message_id}/requeue",
+            jobs.DeadLetterRequeue(services, authenticator),
+        ),
     ]
     routes.append(
         ("/openapi.json", health.OpenApi(lambda: build_document(routes, version=_version())))

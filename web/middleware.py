@@ -58,7 +58,9 @@ class BodyLimit:
             if "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
                 raise falcon.HTTPLengthRequired(
                     title="Length Required",
-                    description="send the body with a Content-Length header (chunked bodies are refused)",
+                    description=(
+                        "send the body with a Content-Length header (chunked bodies are refused)"
+                    ),
                 )
             return
         if length > self.max_bytes:

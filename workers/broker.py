@@ -38,7 +38,10 @@ ONE_DAY_MS = 86_400_000
 
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30,
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=30,
         retry_on_timeout=True,
     )
 

@@ -22,13 +22,17 @@ class AgentStandIn(StandIn):
             return Response(500, {"detail": "Internal Server Error"})
         body = req.json() or {}
         if not isinstance(body, dict) or not body.get("message"):
-            return Response(422, {"detail": [{"loc": ["body", "message"],
-                                              "msg": "field required"}]})
-        return Response(200, {
-            "success": True,
-            "agent": req.params["agent"],
-            "run_id": uuid.uuid4().hex,
-            "correlation_id": req.headers.get("x-correlation-id"),
-            "duration_seconds": 0.0,
-            "output": f"stand-in agent {req.params['agent']} handled: {body['message'][:200]}",
-        })
+            return Response(
+                422, {"detail": [{"loc": ["body", "message"], "msg": "field required"}]}
+            )
+        return Response(
+            200,
+            {
+                "success": True,
+                "agent": req.params["agent"],
+                "run_id": uuid.uuid4().hex,
+                "correlation_id": req.headers.get("x-correlation-id"),
+                "duration_seconds": 0.0,
+                "output": f"stand-in agent {req.params['agent']} handled: {body['message'][:200]}",
+            },
+        )

@@ -17,5 +17,7 @@ class AiPipelineStandIn(StandIn):
     def _bootstrap(self, req: Request) -> Response:
         if not req.bearer():
             return Response(401, {"detail": "Not authenticated"})
-        return Response(200, {"run_id": uuid.uuid4().hex, "status": "queued",
-                              "team_node_id": req.params["team"]})
+        return Response(
+            200,
+            {"run_id": uuid.uuid4().hex, "status": "queued", "team_node_id": req.params["team"]},
+        )

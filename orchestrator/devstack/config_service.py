@@ -14,8 +14,17 @@ from typing import Any
 
 from orchestrator.devstack.standin import Request, Response, StandIn
 
-_PRINCIPAL_KEYS = ("role", "auth_kind", "org_id", "team_node_id", "subject", "email",
-                   "can_write", "permissions", "visitor_session_id")
+_PRINCIPAL_KEYS = (
+    "role",
+    "auth_kind",
+    "org_id",
+    "team_node_id",
+    "subject",
+    "email",
+    "can_write",
+    "permissions",
+    "visitor_session_id",
+)
 
 
 class ConfigServiceStandIn(StandIn):
@@ -41,20 +50,39 @@ class ConfigServiceStandIn(StandIn):
         token = token or secrets.token_urlsafe(24).replace(".", "_")
         if "." in token:
             raise ValueError("a super-admin token has no '.' in it")
-        return self.add_principal(token, role="admin", auth_kind="admin_token", subject=subject,
-                                  can_write=True, permissions=["admin:*"])
+        return self.add_principal(
+            token,
+            role="admin",
+            auth_kind="admin_token",
+            subject=subject,
+            can_write=True,
+            permissions=["admin:*"],
+        )
 
     def add_org_admin(self, org_id: str, token: str | None = None) -> str:
         token = token or f"{secrets.token_hex(8)}.{secrets.token_urlsafe(24)}"
-        return self.add_principal(token, role="admin", auth_kind="admin_token", org_id=org_id,
-                                  subject=f"org-admin:{org_id}", can_write=True,
-                                  permissions=["admin:*"])
+        return self.add_principal(
+            token,
+            role="admin",
+            auth_kind="admin_token",
+            org_id=org_id,
+            subject=f"org-admin:{org_id}",
+            can_write=True,
+            permissions=["admin:*"],
+        )
 
     def add_team_token(self, org_id: str, team_node_id: str) -> str:
         token = f"{secrets.token_hex(16)}.{secrets.token_urlsafe(24)}"
-        return self.add_principal(token, role="team", auth_kind="team_token", org_id=org_id,
-                                  team_node_id=team_node_id, subject=f"team:{team_node_id}",
-                                  can_write=True, permissions=["team:read", "team:write"])
+        return self.add_principal(
+            token,
+            role="team",
+            auth_kind="team_token",
+            org_id=org_id,
+            team_node_id=team_node_id,
+            subject=f"team:{team_node_id}",
+            can_write=True,
+            permissions=["team:read", "team:write"],
+        )
 
     def revoke(self, token: str) -> None:
         self.principals.pop(token, None)

@@ -44,7 +44,9 @@ class EmbeddedPostgres:
 
         self.data_dir = _short_dir(self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")
+        self._server = pgserver.get_server(  # type: ignore[attr-defined]
+            str(self.data_dir), cleanup_mode="stop"
+        )
         return str(self._server.get_uri())
 
     @property

@@ -183,8 +183,10 @@ class DevStack:
         while time.monotonic() < deadline and not self._stop.is_set():
             dead = self._dead_child()
             if dead:
-                self._say(f"orchestrator {dead} exited during start-up; see "
-                          f"{self.dir / 'logs' / (dead + '.log')}")
+                self._say(
+                    f"orchestrator {dead} exited during start-up; see "
+                    f"{self.dir / 'logs' / (dead + '.log')}"
+                )
                 return False
             try:
                 if httpx.get(url, timeout=1.0).status_code == 200:
@@ -193,16 +195,20 @@ class DevStack:
                 pass
             time.sleep(0.2)
         if not self._stop.is_set():
-            self._say(f"web did not become ready within {READY_TIMEOUT_SECONDS}s; see "
-                      f"{self.dir / 'logs' / 'web.log'}")
+            self._say(
+                f"web did not become ready within {READY_TIMEOUT_SECONDS}s; see "
+                f"{self.dir / 'logs' / 'web.log'}"
+            )
         return False
 
     def _supervise(self) -> int:
         while not self._stop.wait(0.5):
             dead = self._dead_child()
             if dead:
-                self._say(f"orchestrator {dead} exited unexpectedly; stopping everything "
-                          f"(logs: {self.dir / 'logs' / (dead + '.log')})")
+                self._say(
+                    f"orchestrator {dead} exited unexpectedly; stopping everything "
+                    f"(logs: {self.dir / 'logs' / (dead + '.log')})"
+                )
                 return 1
         return 0
 
@@ -221,7 +227,10 @@ class DevStack:
         if self._children:
             self._say("stopping ...")
         for proc in self._children.values():
-            _signal_group(proc, signal.SIGTERM)
+            # The leader only: gunicorn and dramatiq masters stop their own children
+            # gracefully, and a second SIGTERM would make dramatiq kill them at once.
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for proc in self._children.values():
             try:
@@ -289,8 +298,9 @@ class DevStack:
             try:
                 s.bind(("127.0.0.1", int(self.port or 0)))
             except OSError:
-                raise PortInUse(f"port {self.port} is already in use; choose another with "
-                                f"--port or PORT") from None
+                raise PortInUse(
+                    f"port {self.port} is already in use; choose another with --port or PORT"
+                ) from None
 
 
 class PortInUse(Exception):

@@ -99,7 +99,10 @@ class StandIn:
 
     def start(self) -> StandIn:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"standin-{self.name}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"standin-{self.name}",
+            daemon=True,
         )
         self._thread.start()
         return self

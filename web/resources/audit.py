@@ -6,12 +6,12 @@ import falcon
 
 from orchestrator import audit
 from orchestrator.auth.admin import AdminAuthenticator
-from web.services import Services
 from web.auth import require_admin
 from web.bodies import query
 from web.errors import Unprocessable
 from web.openapi import Operation
 from web.schemas import AuditPage, AuditQuery
+from web.services import Services
 
 PERMISSION = "admin:events"
 
@@ -19,8 +19,12 @@ PERMISSION = "admin:events"
 class AuditLog:
     openapi = [
         Operation(
-            "GET", "Audit trail (newest first)", permission=PERMISSION, query=AuditQuery,
-            responses={200: AuditPage}, tags=("audit",),
+            "GET",
+            "Audit trail (newest first)",
+            permission=PERMISSION,
+            query=AuditQuery,
+            responses={200: AuditPage},
+            tags=("audit",),
         )
     ]
 
@@ -46,8 +50,6 @@ class AuditLog:
                 [{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
             ) from None
         resp.media = {
-            "items": [
-                {**e.model_dump(mode="json"), "at": e.at.isoformat() + "Z"} for e in entries
-            ],
+            "items": [{**e.model_dump(mode="json"), "at": e.at.isoformat() + "Z"} for e in entries],
             "next_cursor": next_cursor,
         }

@@ -28,7 +28,9 @@ class Ready:
 
     openapi = [
         Operation(
-            "GET", "Readiness of Postgres, Redis and migrations", auth="none",
+            "GET",
+            "Readiness of Postgres, Redis and migrations",
+            auth="none",
             responses={200: ReadyOut, 503: ReadyOut},
         )
     ]

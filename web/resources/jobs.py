@@ -33,8 +33,13 @@ def _jobs_admin(auth: AdminAuthenticator, req: falcon.Request) -> Admin:
 
 class Queues:
     openapi = [
-        Operation("GET", "Queue depths and live workers", permission=PERMISSION,
-                  responses={200: QueuesOut}, tags=("jobs",)),
+        Operation(
+            "GET",
+            "Queue depths and live workers",
+            permission=PERMISSION,
+            responses={200: QueuesOut},
+            tags=("jobs",),
+        ),
     ]
 
     def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
@@ -49,8 +54,14 @@ class Queues:
 
 class DeadLetters:
     openapi = [
-        Operation("GET", "Dead letters, newest first", permission=PERMISSION, query=DeadQuery,
-                  responses={200: DeadPage}, tags=("jobs",)),
+        Operation(
+            "GET",
+            "Dead letters, newest first",
+            permission=PERMISSION,
+            query=DeadQuery,
+            responses={200: DeadPage},
+            tags=("jobs",),
+        ),
     ]
 
     def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
@@ -92,8 +103,13 @@ class DeadLetters:
 
 class DeadLetter:
     openapi = [
-        Operation("DELETE", "Delete a dead letter (audited)", permission=PERMISSION,
-                  responses={204: None}, tags=("jobs",)),
+        Operation(
+            "DELETE",
+            "Delete a dead letter (audited)",
+            permission=PERMISSION,
+            responses={204: None},
+            tags=("jobs",),
+        ),
     ]
 
     def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
@@ -110,8 +126,13 @@ class DeadLetter:
 
 class DeadLetterRequeue:
     openapi = [
-        Operation("POST", "Requeue one dead letter (audited)", permission=PERMISSION,
-                  responses={202: RequeueResult}, tags=("jobs",)),
+        Operation(
+            "POST",
+            "Requeue one dead letter (audited)",
+            permission=PERMISSION,
+            responses={202: RequeueResult},
+            tags=("jobs",),
+        ),
     ]
 
     def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
@@ -129,8 +150,14 @@ class DeadLetterRequeue:
 
 class DeadLettersBulkRequeue:
     openapi = [
-        Operation("POST", "Requeue several dead letters (audited)", permission=PERMISSION,
-                  body=BulkRequeue, responses={202: RequeueResult}, tags=("jobs",)),
+        Operation(
+            "POST",
+            "Requeue several dead letters (audited)",
+            permission=PERMISSION,
+            body=BulkRequeue,
+            responses={202: RequeueResult},
+            tags=("jobs",),
+        ),
     ]
 
     def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
@@ -161,12 +188,18 @@ def _find(services: Services, message_id: str) -> dead_letters.DeadLetter:
 
 
 def _audit(
-    services: Services, admin: Admin, req: falcon.Request, action: str,
+    services: Services,
+    admin: Admin,
+    req: falcon.Request,
+    action: str,
     letter: dead_letters.DeadLetter,
 ) -> None:
     with services.pool.connection() as conn:
         audit.record(
-            conn, actor=admin.actor, action=action, subject=letter.message_id,
+            conn,
+            actor=admin.actor,
+            action=action,
+            subject=letter.message_id,
             request_id=req.context.get("request_id"),
             detail={"queue": letter.queue, "actor": letter.actor, "retries": letter.retries},
         )

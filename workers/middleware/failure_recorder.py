@@ -52,8 +52,11 @@ class FailureRecorder(Middleware):
             log.exception("could not record the final failure of a message")
         log.warning(
             "message failed for good",
-            extra={"actor": message.actor_name, "failed_message_id": message.message_id,
-                   "retries": options.get("retries", 0)},
+            extra={
+                "actor": message.actor_name,
+                "failed_message_id": message.message_id,
+                "retries": options.get("retries", 0),
+            },
         )
 
 

@@ -12,14 +12,20 @@ from orchestrator.logs import message_id_var
 
 
 class MessageContext(Middleware):
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
+    ) -> None:
         # Worker threads are long-lived; the variable is overwritten per message and
         # cleared after it, so no id leaks into the next message's lines.
         message_id_var.set(message.message_id)
 
     def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *,
-        result: Any = None, exception: BaseException | None = None,
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message[Any],
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         message_id_var.set(None)
 
