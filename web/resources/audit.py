@@ -5,18 +5,17 @@ from __future__ import annotations
 import falcon
 
 from orchestrator import audit
-from orchestrator.auth.admin import AdminAuthenticator
 from web.auth import require_admin
 from web.bodies import query
 from web.errors import Unprocessable
 from web.openapi import Operation
+from web.resources.base import AdminResource
 from web.schemas import AuditPage, AuditQuery
-from web.services import Services
 
 PERMISSION = "admin:events"
 
 
-class AuditLog:
+class AuditLog(AdminResource):
     openapi = [
         Operation(
             "GET",
@@ -28,10 +27,6 @@ class AuditLog:
         )
     ]
 
-    def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
-        self._services = services
-        self._auth = authenticator
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         q = query(req, AuditQuery)
         admin = require_admin(
@@ -40,7 +35,7 @@ class AuditLog:
         # An org-bound admin without a filter sees its own org only.
         org_id = q.org_id if q.org_id is not None else admin.org_id
         try:
-            with self._services.pool.connection() as conn:
+            with self._s.pool.connection() as conn:
                 entries, next_cursor = audit.page(
                     conn, org_id=org_id, action=q.action, limit=q.limit, cursor=q.cursor
                 )

@@ -15,6 +15,7 @@ from web.auth import require_admin
 from web.bodies import json_body, query
 from web.errors import Unprocessable
 from web.openapi import Operation
+from web.resources.base import AdminResource
 from web.schemas import BulkRequeue, DeadPage, DeadQuery, QueuesOut, RequeueResult
 from web.services import Services
 
@@ -31,7 +32,7 @@ def _jobs_admin(auth: AdminAuthenticator, req: falcon.Request) -> Admin:
     return admin
 
 
-class Queues:
+class Queues(AdminResource):
     openapi = [
         Operation(
             "GET",
@@ -42,17 +43,13 @@ class Queues:
         ),
     ]
 
-    def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
-        self._s = services
-        self._auth = authenticator
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _jobs_admin(self._auth, req)
         depths, workers = dead_letters.queue_depths(self._s.redis, self._s.namespace)
         resp.media = {"queues": [d.__dict__ for d in depths], "workers_alive": workers}
 
 
-class DeadLetters:
+class DeadLetters(AdminResource):
     openapi = [
         Operation(
             "GET",
@@ -63,10 +60,6 @@ class DeadLetters:
             tags=("jobs",),
         ),
     ]
-
-    def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
-        self._s = services
-        self._auth = authenticator
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         q = query(req, DeadQuery)
@@ -101,7 +94,7 @@ class DeadLetters:
         return {r["message_id"]: r for r in rows}
 
 
-class DeadLetter:
+class DeadLetter(AdminResource):
     openapi = [
         Operation(
             "DELETE",
@@ -112,10 +105,6 @@ class DeadLetter:
         ),
     ]
 
-    def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
-        self._s = services
-        self._auth = authenticator
-
     def on_delete(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         admin = _jobs_admin(self._auth, req)
         letter = _find(self._s, message_id)
@@ -124,7 +113,7 @@ class DeadLetter:
         resp.status = falcon.HTTP_204
 
 
-class DeadLetterRequeue:
+class DeadLetterRequeue(AdminResource):
     openapi = [
         Operation(
             "POST",
@@ -135,10 +124,6 @@ class DeadLetterRequeue:
         ),
     ]
 
-    def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
-        self._s = services
-        self._auth = authenticator
-
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         admin = _jobs_admin(self._auth, req)
         letter = _find(self._s, message_id)
@@ -148,7 +133,7 @@ class DeadLetterRequeue:
         resp.media = {"requeued": [letter.message_id], "not_found": []}
 
 
-class DeadLettersBulkRequeue:
+class DeadLettersBulkRequeue(AdminResource):
     openapi = [
         Operation(
             "POST",
@@ -159,10 +144,6 @@ class DeadLettersBulkRequeue:
             tags=("jobs",),
         ),
     ]
-
-    def __init__(self, services: Services, authenticator: AdminAuthenticator) -> None:
-        self._s = services
-        self._auth = authenticator
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         admin = _jobs_admin(self._auth, req)
