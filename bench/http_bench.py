@@ -11,13 +11,17 @@ for `--seconds`, over `--connections` concurrent keep-alive connections.
 
 The load generator is `wrk` when it is on PATH, else a multi-process Python generator
 (one process per core, a few threads each, one persistent `http.client.HTTPConnection`
-per thread). Either way it shares the machine with the server, so the figures are a
-ceiling of *this* box, not of the code alone; the client's own CPU share is reported
-(Python generator) so that a client-bound run is recognisable.
+per thread; latency is timed per request around send + full read). Either way the client
+shares the machine with the server, so the figures are a ceiling of *this* box, not of
+the code alone: the CPU taken by the web tier, by the client and by the whole machine is
+reported next to each figure, and so is CPU used by other processes before the load
+starts, so that a client-bound or disturbed run is recognisable.
 
-Prints requests/s, p50, p99 and errors per endpoint, and writes the same figures to
-`bench/results/http_<timestamp>.json`. Every process and server it started is stopped
-on exit, on error and on Ctrl-C / SIGTERM. Requests only ever go to 127.0.0.1.
+Prints requests/s (200 responses per second), p50, p99 and errors (other statuses and
+connection failures) per endpoint, and writes the same figures, the machine and the
+git revision to `bench/results/http_<timestamp>.json`. Every process and server it
+started is stopped on exit, on error and on Ctrl-C / SIGTERM. Requests only ever go to
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import os
 import platform
 import queue
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -38,7 +43,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from array import array
 from collections.abc import Callable, Iterator
@@ -51,6 +55,7 @@ from typing import Any
 HOST = "127.0.0.1"  # the only host this script ever sends a request to
 ENDPOINTS = ("/health", "/ready")
 READY_TIMEOUT_SECONDS = 90.0
+START_TIMEOUT_SECONDS = 60.0  # spawning a generator process and importing this script
 QUIET_WARN_PERCENT = 10.0  # machine busy before the load starts: the box is shared
 STOP_GRACE_SECONDS = 15.0
 REPO = Path(__file__).resolve().parents[1]
@@ -220,16 +225,16 @@ def _load_process(
     path: str,
     threads: int,
     seconds: float,
-    barrier: Any,
+    ready: Any,
+    go: Any,
     out: Any,
 ) -> None:
-    """One generator process: `threads` keep-alive connections for `seconds`."""
+    """One generator process: `threads` keep-alive connections for `seconds`, started
+    when the parent sets `go` (all processes at once, after their imports)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    try:
-        barrier.wait(timeout=60)
-    except threading.BrokenBarrierError:
-        out.put({"latencies": b"", "errors": ["start barrier broken"], "cpu": 0.0})
-        return
+    ready.put(os.getpid())
+    if not go.wait(timeout=START_TIMEOUT_SECONDS * 2):
+        return  # the parent gave up; it reports that
     cpu_start = time.process_time()
     deadline = time.monotonic() + seconds
     per_thread = [array("d") for _ in range(threads)]
@@ -252,6 +257,26 @@ def _load_process(
     )
 
 
+def _collect(source: Any, procs: list[Any], timeout: float, what: str) -> list[Any]:
+    """One message per process from `source`; fails fast when a process crashed."""
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < len(procs):
+        try:
+            got.append(source.get(timeout=0.2))
+            continue
+        except queue.Empty:
+            pass
+        crashed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+        if crashed:
+            raise RuntimeError(
+                f"a load generator process exited ({crashed[0]}) before it could {what}"
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the load generator processes did not {what} within {timeout:.0f}s")
+    return got
+
+
 def python_load(
     port: int, pgid: int, path: str, seconds: float, connections: int
 ) -> EndpointResult:
@@ -261,32 +286,34 @@ def python_load(
         connections // processes + (1 if i < connections % processes else 0)
         for i in range(processes)
     ]
-    barrier = ctx.Barrier(processes + 1)
-    out = ctx.Queue()
+    ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     procs = [
         ctx.Process(
             target=_load_process,
-            args=(port, path, shares[i], seconds, barrier, out),
+            args=(port, path, shares[i], seconds, ready, go, out),
             name=f"bench-load-{i}",
             daemon=True,
         )
         for i in range(processes)
     ]
+    reports: list[Any] = []
     try:
         for proc in procs:
             proc.start()
-        barrier.wait(timeout=60)
+        _collect(ready, procs, START_TIMEOUT_SECONDS, "start")
+        go.set()
         before = CpuSnapshot.take(pgid)
-        try:
-            reports = [out.get(timeout=seconds + 60) for _ in procs]
-        except queue.Empty:
-            raise RuntimeError("a load generator process did not report back") from None
+        reports = _collect(out, procs, seconds + 60, "report back")
         after = CpuSnapshot.take(pgid)
     finally:
         for proc in procs:
+            if proc.pid is None:  # never started
+                continue
+            if len(reports) < len(procs):  # interrupted or failed: do not wait for the deadline
+                proc.terminate()
             proc.join(timeout=5)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()
                 proc.join(timeout=5)
     latencies = array("d")
     errors: list[str] = []
@@ -346,8 +373,14 @@ def wrk_load(
         f"http://{HOST}:{port}{path}",
     ]
     before = CpuSnapshot.take(pgid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    server_cpu, machine_busy = before.percent_until(CpuSnapshot.take(pgid))
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = CpuSnapshot.take(pgid)
+    server_cpu, machine_busy = before.percent_until(after)
+    wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
     text = done.stdout
@@ -363,19 +396,24 @@ def wrk_load(
     )
     if not total or not rps:
         raise RuntimeError(f"could not parse wrk output:\n{text}")
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(g) for g in socket_errors.groups())
+    bad_status = int(non_2xx.group(1)) if non_2xx else 0
+    errors = bad_status + (sum(int(g) for g in socket_errors.groups()) if socket_errors else 0)
+    duration = _wrk_ms(total.group(2) + total.group(3)) / 1000.0
+    answered = int(total.group(1))
+    # wrk's own Requests/sec counts every response; count the good ones, as the Python
+    # generator does (identical when errors is 0).
+    good_rps = (answered - bad_status) / duration if duration > 0 else float(rps.group(1))
     return EndpointResult(
         path=path,
-        seconds=round(_wrk_ms(total.group(2) + total.group(3)) / 1000.0, 3),
+        seconds=round(duration, 3),
         connections=connections,
-        requests=int(total.group(1)),
+        requests=answered,
         errors=errors,
-        requests_per_second=round(float(rps.group(1)), 1),
+        requests_per_second=round(good_rps, 1),
         p50_ms=percentiles.get("50"),
         p99_ms=percentiles.get("99"),
         client=f"wrk ({threads} threads)",
+        client_cpu_percent=round(100.0 * wrk_cpu / ((after.at - before.at) * _nproc()), 1),
         server_cpu_percent=server_cpu,
         machine_busy_percent=machine_busy,
     )
@@ -661,10 +699,14 @@ def _pick_client(choice: str) -> tuple[str, LoadFn]:
 
 
 def _background_busy(pgid: int, seconds: float = 1.0) -> float | None:
-    """Machine CPU in use while nothing is being measured (someone else's load)."""
+    """Machine CPU in use by others (not the idle web tier) before the load starts: this
+    box is shared, and a busy neighbour lowers every figure."""
     before = CpuSnapshot.take(pgid)
     time.sleep(seconds)
-    return before.percent_until(CpuSnapshot.take(pgid))[1]
+    server, machine = before.percent_until(CpuSnapshot.take(pgid))
+    if machine is None:
+        return None
+    return round(max(0.0, machine - (server or 0.0)), 1)
 
 
 def _report(
@@ -681,7 +723,7 @@ def _report(
         f"{args.connections} keep-alive connections, {args.seconds:g}s per endpoint",
         "",
         f"load generator: {results[0].client if results else '-'}; "
-        f"machine busy before the load: {quiet}",
+        f"CPU used by others before the load: {quiet}",
         "",
         f"{'endpoint':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}   "
         f"CPU (% of all cores): web / client / whole machine",
@@ -715,7 +757,10 @@ def run(args: argparse.Namespace) -> int:
         ):
             background = _background_busy(web.pgid)
             if background is not None and background > QUIET_WARN_PERCENT:
-                _say(f"warning: the machine is already {background:.0f}% busy before any load")
+                _say(
+                    f"warning: other processes use {background:.0f}% of the CPU; "
+                    "the figures will be low"
+                )
             for path in ENDPOINTS:
                 if args.warmup > 0:
                     _say(f"warming up {path} for {args.warmup:g}s ...")

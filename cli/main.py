@@ -45,9 +45,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     settings = _settings("web")
     _auto_migrate(settings)
+    from orchestrator.db.migrations import migration_ids
+
+    migration_ids()  # /ready compares against these: fail now, in one line, if absent
     from web.server import WebServer, prepare_metrics_dir
 
-    prepare_metrics_dir(settings.port)
+    bound_port = int(args.bind.rsplit(":", 1)[1]) if args.bind else settings.port
+    prepare_metrics_dir(bound_port)
     WebServer(
         settings,
         bind=args.bind,
@@ -122,6 +126,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     ).run()
 
 
+def _bind(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected host:port, got {value!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -151,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument(
         "--threads", type=int, help="threads per worker (default $ORCHESTRATOR_WEB_THREADS or 8)"
     )
-    web.add_argument("--bind", help="host:port to bind instead of 0.0.0.0:$PORT")
+    web.add_argument("--bind", type=_bind, help="host:port to bind instead of 0.0.0.0:$PORT")
 
     worker = add(
         "worker", "run a Dramatiq worker; metrics on $ORCHESTRATOR_WORKER_METRICS_PORT", cmd_worker

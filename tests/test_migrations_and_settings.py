@@ -276,3 +276,30 @@ def test_worker_refuses_unknown_queues(database_url: str) -> None:
     )
     assert result.returncode == 2
     assert "unknown queue(s) bogus" in result.stderr
+
+
+def test_migrate_refuses_a_missing_migrations_folder(
+    empty_database_url: str, tmp_path: Any
+) -> None:
+    env = process_env(
+        DATABASE_URL=empty_database_url, ORCHESTRATOR_MIGRATIONS_DIR=str(tmp_path / "nowhere")
+    )
+    result = subprocess.run(
+        [ORCHESTRATOR_BIN, "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "no migrations found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    with psycopg.connect(empty_database_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    assert tables == (0,)
+
+
+def test_web_bind_must_be_host_and_port() -> None:
+    result = subprocess.run(
+        [ORCHESTRATOR_BIN, "web", "--bind", "8080"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "expected host:port" in result.stderr

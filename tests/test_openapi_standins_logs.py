@@ -116,6 +116,16 @@ def test_config_service_standin_speaks_the_auth_me_contract() -> None:
         standin.stop()
 
 
+def test_a_standin_that_never_started_stops_at_once() -> None:
+    import threading
+
+    standin = AgentStandIn()
+    stopper = threading.Thread(target=standin.stop)
+    stopper.start()
+    stopper.join(timeout=5)
+    assert not stopper.is_alive()
+
+
 def test_agent_and_pipeline_standins() -> None:
     agent, pipeline = AgentStandIn().start(), AiPipelineStandIn().start()
     try:

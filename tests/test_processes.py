@@ -299,7 +299,9 @@ def test_dev_is_ready_within_20s_and_stops_everything(tmp_path: Path) -> None:
         rest, _ = proc.communicate(timeout=40)
         output = "".join(banner) + rest
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # the test failed: leave nothing behind all the same
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, output
     assert "admin token:" in output and token in output and "curl" in output

@@ -15,6 +15,8 @@ from pathlib import Path
 import psycopg
 from yoyo import get_backend, read_migrations
 
+from orchestrator.settings import InvalidSetting
+
 _LOCK_KEY = "orchestrator:migrate"
 
 
@@ -26,10 +28,21 @@ def migrations_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "migrations"
 
 
+class MigrationsNotFound(InvalidSetting):
+    """No migration files where they should be: applying or checking nothing would
+    silently report a current schema, so this stops the process instead."""
+
+
 def migration_ids(directory: Path | None = None) -> list[str]:
     """The ids (file names without `.sql`) of every migration, in apply order."""
     directory = directory or migrations_dir()
-    return sorted(p.stem for p in directory.glob("*.sql"))
+    ids = sorted(p.stem for p in directory.glob("*.sql"))
+    if not ids:
+        raise MigrationsNotFound(
+            f"no migrations found in {directory}; set ORCHESTRATOR_MIGRATIONS_DIR to the "
+            "folder holding the project's migrations/*.sql"
+        )
+    return ids
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ def _yoyo_uri(dsn: str) -> str:
 def apply(dsn: str, directory: Path | None = None) -> MigrateResult:
     """Apply every pending migration; a no-op when the schema is current."""
     directory = directory or migrations_dir()
+    migration_ids(directory)  # refuse to "apply" an empty or missing folder
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as lock_conn:
         lock_conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (_LOCK_KEY,))
         try:

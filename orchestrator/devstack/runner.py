@@ -32,7 +32,12 @@ from orchestrator.db.migrations import apply
 from orchestrator.devstack.agent import AgentStandIn
 from orchestrator.devstack.ai_pipeline import AiPipelineStandIn
 from orchestrator.devstack.config_service import ConfigServiceStandIn
-from orchestrator.devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from orchestrator.devstack.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    EmbeddedUnavailable,
+    free_port,
+)
 from orchestrator.devstack.kubernetes import KubernetesStandIn
 from orchestrator.devstack.standin import StandIn
 from orchestrator.settings import Settings
@@ -97,7 +102,7 @@ class DevStack:
                 return 0 if self._stop.is_set() else 1
             self._banner(env, time.monotonic() - started)
             return self._supervise()
-        except PortInUse as exc:
+        except (PortInUse, EmbeddedUnavailable) as exc:
             print(f"orchestrator dev: {exc}", file=sys.stderr)
             return 2
         finally:
