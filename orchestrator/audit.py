@@ -4,8 +4,6 @@ so the audit log can be shown to operators as it is."""
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +11,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.redaction import redact
 
 
@@ -47,21 +46,6 @@ def record(
     )
 
 
-def encode_cursor(at: datetime, row_id: int) -> str:
-    raw = json.dumps([at.isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Raises ValueError on anything that is not a cursor this module wrote."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(at), int(row_id)
-    except Exception as exc:  # any garbage is the same bad cursor to the caller
-        raise ValueError("malformed cursor") from exc
-
-
 def page(
     conn: Connection[Any],
     *,
@@ -82,7 +66,7 @@ def page(
     if cursor:
         at, row_id = decode_cursor(cursor)
         where.append("(at, id) < (%s, %s)")
-        params.extend([at, row_id])
+        params.extend([at, int(row_id)])
     sql = "SELECT * FROM orchestrator_audit_log"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     orchestrator_log_level: str = "INFO"
 
     github_bot_mention: str = "@incidentfox"
+    orchestrator_pagerduty_trigger_events: str = "incident.triggered"
 
     orchestrator_url: str | None = None
     orchestrator_admin_token: SecretStr | None = None
@@ -200,6 +201,12 @@ class Settings(BaseSettings):
         """The accepted secrets of a webhook source (several while rotating); [] = disabled."""
         value: SecretStr | None = getattr(self, _SECRET_FIELD[source])
         return _secret_list(value)
+
+    @property
+    def pagerduty_trigger_events(self) -> tuple[str, ...]:
+        return tuple(
+            e.strip() for e in self.orchestrator_pagerduty_trigger_events.split(",") if e.strip()
+        )
 
     def agent_timeout(self, source: str) -> int:
         value: int = getattr(self, f"orchestrator_{source}_agent_timeout_seconds")

@@ -21,10 +21,12 @@ from orchestrator.db.migrations import migration_ids
 from orchestrator.db.pool import create_pool
 from orchestrator.peers.config_service import ConfigServiceClient
 from orchestrator.settings import Settings, load_settings
+from orchestrator.webhooks.flood_guard import FloodGuard
+from orchestrator.webhooks.registry import endpoints
 from web import errors, middleware
 from web.metrics import WebMetrics
 from web.openapi import build_document
-from web.resources import audit, health, jobs
+from web.resources import audit, events, health, jobs, webhooks
 from web.services import Services
 
 
@@ -90,6 +92,20 @@ def create_app(
             jobs.DeadLetterRequeue(services, authenticator),
         ),
     ]
+    guard = FloodGuard(
+        settings.redis_dsn, settings.orchestrator_ingress_rate_limit, namespace=services.namespace
+    )
+    routes += [
+        (e.path, webhooks.Webhook(e, settings, services, guard)) for e in endpoints(settings)
+    ]
+    routes += [
+        ("/api/v1/admin/webhooks/events", events.Events(services, authenticator)),
+        ("/api/v1/admin/webhooks/events/{event_id}", events.Event(services, authenticator)),
+        (
+            "/api/v1/admin/webhooks/events/{event_id}/replay",
+            events.EventReplay(services, authenticator),
+        ),
+    ]
     routes.append(
         ("/openapi.json", health.OpenApi(lambda: build_document(routes, version=_version())))
     )
@@ -104,7 +120,8 @@ def build_services(settings: Settings) -> Services:
 
     pool = create_pool(settings, name="web", min_size=1)
     pool.open(wait=False)
-    client = redis_client(settings.redis_dsn)
+    # Short timeouts: a webhook must be acknowledged within seconds even if Redis hangs.
+    client = redis_client(settings.redis_dsn, timeout=1.0, retry=False)
     assert settings.config_service_url is not None
     return Services(
         settings=settings,

@@ -9,7 +9,9 @@ import dramatiq
 from orchestrator.db.pool import create_pool
 from orchestrator.logs import configure_logging
 from orchestrator.settings import load_settings
+from workers.actors import register_all
 from workers.broker import create_broker
+from workers.runtime import build_deps
 
 settings = load_settings()
 configure_logging("worker", settings.orchestrator_log_level)
@@ -17,5 +19,4 @@ pool = create_pool(settings, name="worker", min_size=1)
 broker = create_broker(settings, role="worker", pool=pool)
 dramatiq.set_broker(broker)
 
-# Actor modules register on the broker set above; later capabilities add theirs here.
-import workers.actors  # noqa: E402,F401
+register_all(broker, build_deps(settings, pool))

@@ -24,6 +24,8 @@ from dramatiq.middleware import (
 )
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from orchestrator.queues import QUEUES
 from orchestrator.settings import Settings
@@ -36,13 +38,15 @@ ONE_HOUR_MS = 3_600_000
 ONE_DAY_MS = 86_400_000
 
 
-def redis_client(url: str) -> redis.Redis:
+def redis_client(url: str, *, timeout: float = 5.0, retry: bool = True) -> redis.Redis:
+    """`retry=False` for the web tier: callers there must answer within seconds."""
+    extra: dict[str, Any] = {} if retry else {"retry": Retry(NoBackoff(), 0)}
     return redis.Redis.from_url(
         url,
-        socket_timeout=5,
-        socket_connect_timeout=3,
+        socket_timeout=timeout,
+        socket_connect_timeout=min(timeout, 3.0),
         health_check_interval=30,
-        retry_on_timeout=True,
+        **extra,
     )
 
 

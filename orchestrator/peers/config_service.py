@@ -5,7 +5,7 @@ This issue needs `GET /api/v1/auth/me`; later capabilities add their calls here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -35,6 +35,24 @@ class Principal(BaseModel):
         return f"{self.role}:{who}" + (f"@{self.org_id}" if self.org_id else "")
 
 
+class RoutingMatch(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    found: bool
+    org_id: str | None = None
+    team_node_id: str | None = None
+    matched_by: str | None = None
+    matched_value: str | None = None
+    tried: list[str] = []
+
+
+class EffectiveConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    node_id: str | None = None
+    effective_config: dict[str, Any] = {}
+
+
 class InvalidCredential(PeerRejected):
     """The Config Service does not accept this credential (401)."""
 
@@ -45,8 +63,16 @@ class ConfigServiceClient:
     """Thin synchronous client. One instance per process; it owns an `httpx.Client`
     with explicit timeouts so that no call can block a worker thread indefinitely."""
 
-    def __init__(self, base_url: str, *, timeout: float = 5.0, client: httpx.Client | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+        admin_token: str | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
+        self._admin_token = admin_token
         self._http = client or httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
@@ -85,3 +111,71 @@ def _detail(response: httpx.Response) -> str | None:
         return None
     detail = body.get("detail") if isinstance(body, dict) else None
     return str(detail) if detail else None
+
+
+INTERNAL = {"X-Internal-Service": "orchestrator"}
+
+
+class ConfigServiceWorkerCalls:
+    """The calls workers make with `ORCHESTRATOR_INTERNAL_ADMIN_TOKEN` (admin routes)
+    or `X-Internal-Service` (internal routes). Every answer is read through a model."""
+
+    def __init__(self, client: ConfigServiceClient, admin_token: str) -> None:
+        self._http = client._http
+        self._admin = {"Authorization": f"Bearer {admin_token}"}
+
+    def routing_lookup(
+        self, identifiers: dict[str, str], org_id: str | None = None
+    ) -> RoutingMatch:
+        body: dict[str, Any] = {"identifiers": identifiers}
+        if org_id:
+            body["org_id"] = org_id
+        data = self._call("POST", "/api/v1/internal/routing/lookup", json=body, headers=INTERNAL)
+        return _model(RoutingMatch, data, "routing lookup")
+
+    def impersonation_token(self, org_id: str, team_node_id: str) -> str:
+        data = self._call(
+            "POST",
+            f"/api/v1/admin/orgs/{org_id}/teams/{team_node_id}/impersonation-token",
+            headers=self._admin,
+        )
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise PeerUnavailable("config service sent no impersonation token")
+        return token
+
+    def effective_config(self, team_token: str) -> EffectiveConfig:
+        data = self._call(
+            "GET", "/api/v1/config/me", headers={"Authorization": f"Bearer {team_token}"}
+        )
+        return _model(EffectiveConfig, data, "config/me")
+
+    def feedback(self, body: dict[str, Any]) -> None:
+        self._call("POST", "/api/v1/internal/feedback", json=body, headers=INTERNAL)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise PeerUnavailable(f"config service unreachable: {type(exc).__name__}") from None
+        if status_is_transient(response.status_code):
+            raise PeerUnavailable(f"config service answered {response.status_code} on {path}")
+        if response.status_code != 200:
+            detail = _detail(response) or ""
+            raise PeerRejected(
+                f"config service answered {response.status_code} on {path}: {detail}"[:500]
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise PeerUnavailable(f"config service sent invalid JSON on {path}") from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(model: type[M], data: Any, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        raise PeerUnavailable(f"config service sent an unreadable {what} answer") from None

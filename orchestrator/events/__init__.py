@@ -1,0 +1,1 @@
+"""The durable webhook event log and the pipeline that routes and dispatches events."""

@@ -1,0 +1,125 @@
+"""The shapes every webhook source produces and the errors it raises.
+
+A source turns an `Inbound` request (raw bytes and headers) into a `ParsedEvent`: the
+delivery key it is deduplicated on, its type, the routing identifiers the payload
+carries, and the payload itself. Later, the worker asks the same source to `classify`
+the stored event: is it a trigger, and what should the agent be told?
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.redaction import MASK, is_secret_key
+
+
+class WebhookRejected(Exception):
+    """Base: `status` is the HTTP status the gateway answers with."""
+
+    status = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class SourceDisabled(WebhookRejected):
+    status = 404
+
+
+class SignatureInvalid(WebhookRejected):
+    status = 401
+
+
+class MalformedPayload(WebhookRejected):
+    status = 400
+
+
+class IncompletePayload(WebhookRejected):
+    status = 422
+
+
+@dataclass(frozen=True)
+class Inbound:
+    body: bytes
+    headers: dict[str, str]  # lower-cased names
+    received_at: float = field(default_factory=time.time)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def stored_headers(self) -> dict[str, str]:
+        """Headers as they are kept: anything that carries a credential is masked."""
+        return {k: (MASK if is_secret_key(k) else v[:512]) for k, v in self.headers.items()}
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    delivery_key: str
+    event_type: str
+    payload: dict[str, Any]
+    routing: dict[str, str]
+    # Answered at once and not stored (Slack's url_verification challenge).
+    inline_response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What the worker does with a routed event: nothing (`is_trigger` False, with the
+    reason), or an agent run with this message and context."""
+
+    is_trigger: bool
+    reason: str
+    message: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
+    kind: str = "agent_run"  # or "feedback" (Slack interactions)
+
+
+class WebhookSource(Protocol):
+    name: str
+
+    def verify(self, secrets: list[str], inbound: Inbound) -> None: ...
+
+    def parse(self, inbound: Inbound) -> ParsedEvent: ...
+
+    def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger: ...
+
+
+def any_digest_matches(expected: list[bytes], given: list[bytes]) -> bool:
+    """Constant-time comparison of every pair (a rotated secret gives several)."""
+    matched = False
+    for e in expected:
+        for g in given:
+            matched |= hmac.compare_digest(e, g)
+    return matched
+
+
+def string_or_none(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def dig(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedPayload("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedPayload("the body must be a JSON object")
+    return data

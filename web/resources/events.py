@@ -1,0 +1,162 @@
+"""`/api/v1/admin/webhooks/events`: list (filters, cursor), one event with its payload
+and history, and replay (re-dispatch, audited). Permission `admin:events`; an org admin
+sees only its org's events (unrouted events belong to no org: super-admins only)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import falcon
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator import audit
+from orchestrator.events import store
+from web.auth import require_admin
+from web.bodies import query
+from web.errors import Unprocessable
+from web.openapi import Operation
+from web.resources.base import AdminResource
+from web.schemas import ID_PATTERN, PageQuery
+from workers.messages import webhook_event
+
+PERMISSION = "admin:events"
+
+
+class EventsQuery(PageQuery):
+    source: (
+        Literal[
+            "slack",
+            "slack_interactions",
+            "github",
+            "pagerduty",
+            "incidentio",
+            "coralogix",
+            "generic",
+        ]
+        | None
+    ) = None
+    status: (
+        Literal["received", "queued", "ignored", "unroutable", "throttled", "dispatched", "failed"]
+        | None
+    ) = None
+    org_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    team_node_id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+
+class EventsPage(BaseModel):
+    items: list[store.EventSummary]
+    next_cursor: str | None
+
+
+class Replayed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str
+    status: str
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise falcon.HTTPNotFound(title="Not Found", description="no such event") from None
+
+
+class Events(AdminResource):
+    openapi = [
+        Operation(
+            "GET",
+            "Webhook events, newest first (no payloads)",
+            permission=PERMISSION,
+            query=EventsQuery,
+            responses={200: EventsPage},
+            tags=("events",),
+        )
+    ]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        q = query(req, EventsQuery)
+        admin = require_admin(
+            self._auth, req, PERMISSION, org_id=q.org_id, org_scoped=q.org_id is not None
+        )
+        filters: dict[str, Any] = q.model_dump(
+            include={"source", "status", "org_id", "team_node_id"}
+        )
+        if admin.org_id is not None:
+            filters["org_id"] = admin.org_id
+        try:
+            with self._s.pool.connection() as conn:
+                items, next_cursor = store.page(
+                    conn, filters=filters, limit=q.limit, cursor=q.cursor
+                )
+        except ValueError:
+            raise Unprocessable(
+                "invalid query: cursor",
+                [{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
+            ) from None
+        resp.media = {
+            "items": [i.model_dump(mode="json") for i in items],
+            "next_cursor": next_cursor,
+        }
+
+
+class Event(AdminResource):
+    openapi = [
+        Operation(
+            "GET",
+            "One webhook event with its payload and status history",
+            permission=PERMISSION,
+            responses={200: store.EventDetail},
+            tags=("events",),
+        )
+    ]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
+        admin = require_admin(self._auth, req, PERMISSION)
+        with self._s.pool.connection() as conn:
+            event = store.get(conn, _uuid(event_id))
+        if event is None or not admin.may_act_in(event.org_id):
+            # Another org's event is as invisible as a missing one.
+            raise falcon.HTTPNotFound(title="Not Found", description="no such event")
+        resp.media = event.model_dump(mode="json")
+
+
+class EventReplay(AdminResource):
+    openapi = [
+        Operation(
+            "POST",
+            "Re-dispatch an event (audited)",
+            permission=PERMISSION,
+            responses={202: Replayed},
+            tags=("events",),
+        )
+    ]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
+        admin = require_admin(self._auth, req, PERMISSION)
+        with self._s.pool.connection() as conn, conn.transaction():
+            event = store.get(conn, _uuid(event_id))
+            if event is None or not admin.may_act_in(event.org_id):
+                raise falcon.HTTPNotFound(title="Not Found", description="no such event")
+            self._s.broker.enqueue(webhook_event(str(event.event_id)))
+            # A replay is a new dispatch: a new agent run, not the old one again.
+            store.set_status(
+                conn,
+                event.event_id,
+                "queued",
+                detail=f"replayed by {admin.actor}",
+                agent_run_id=None,
+            )
+            audit.record(
+                conn,
+                actor=admin.actor,
+                action="event.replayed",
+                org_id=event.org_id,
+                team_node_id=event.team_node_id,
+                subject=str(event.event_id),
+                request_id=req.context.get("request_id"),
+                detail={"source": event.source, "previous_status": event.status},
+            )
+        resp.status = falcon.HTTP_202
+        resp.media = {"event_id": str(event.event_id), "status": "queued"}
