@@ -15,7 +15,7 @@ MASK = "***"
 
 _SECRET_KEY = re.compile(
     r"(token|secret|password|passwd|authorization|signature|api[-_]?key|cookie|credential"
-    r"|private[-_]?key|session)",
+    r"|private[-_]?key|session[-_]?(?:token|secret|key))",
     re.IGNORECASE,
 )
 

@@ -60,7 +60,7 @@ class AgentClient:
                     "X-Correlation-ID": correlation_id,
                 },
                 # The agent may take up to its own timeout; give the socket a margin.
-                timeout=httpx.Timeout(timeout + 15, connect=5.0),
+                timeout=httpx.Timeout(timeout + min(15.0, timeout * 0.1), connect=5.0),
             )
         except httpx.TransportError as exc:
             raise PeerUnavailable(f"agent unreachable: {type(exc).__name__}") from None
