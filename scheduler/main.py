@@ -40,6 +40,37 @@ class TickTasks:
     tasks: list[tuple[str, Task]] = field(default_factory=list)
 
 
+def default_tasks(settings: Settings) -> TickTasks:
+    """The passes the scheduler runs every tick: relay stuck events, prune old bodies."""
+    from orchestrator.events.relay import prune_bodies, relay_events
+    from workers.broker import create_broker, redis_client
+    from workers.messages import webhook_event
+
+    broker = create_broker(
+        settings, role="web", client=redis_client(settings.redis_dsn, timeout=2.0, retry=False)
+    )
+
+    def enqueue(event_id: str) -> None:
+        broker.enqueue(webhook_event(event_id))
+
+    return TickTasks(
+        [
+            (
+                "relay_events",
+                lambda conn: relay_events(
+                    conn, enqueue, older_than_seconds=settings.orchestrator_relay_after_seconds
+                ),
+            ),
+            (
+                "prune_bodies",
+                lambda conn: prune_bodies(
+                    conn, retention_days=settings.orchestrator_event_retention_days
+                ),
+            ),
+        ]
+    )
+
+
 class SchedulerMetrics:
     def __init__(self) -> None:
         self.ticks = Counter(

@@ -224,17 +224,19 @@ def port_is_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-from tests.webhook_support import gateway, gateway_settings  # noqa: E402  (fixtures)
+from tests.webhook_support import agent, gateway, gateway_settings, stack  # noqa: E402
 
 __all__ = [
     "ORCHESTRATOR_BIN",
     "REPO",
+    "agent",
     "free_port",
     "gateway",
     "gateway_settings",
     "make_settings",
     "port_is_open",
     "process_env",
+    "stack",
     "wait_http",
     "with_database",
 ]

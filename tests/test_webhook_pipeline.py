@@ -7,113 +7,23 @@ limit, and replay."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import dramatiq
 import pytest
-from falcon import testing
 
 from orchestrator.db.pool import create_pool
 from orchestrator.devstack.agent import AgentStandIn
 from orchestrator.devstack.config_service import ConfigServiceStandIn
-from orchestrator.settings import Settings
-from tests.webhook_support import SAMPLES, _secret, fixture, send
-from web.app import create_app
-from workers.actors import register_all
-from workers.broker import create_broker
+from tests.webhook_support import (
+    INTERNAL_ADMIN,
+    SAMPLES,
+    final_event,
+    fixture,
+    run_of,
+    send,
+    wait_for,
+)
 from workers.runtime import build_deps
-
-INTERNAL_ADMIN = "internal-admin-token"
-ROUTING = {
-    "slack_channel_ids": ["C123ABC456", "C111"],
-    "github_repos": ["Codertocat/Hello-World"],
-    "pagerduty_service_ids": ["PF9KMXH"],
-    "services": ["checkout"],
-}
-
-
-@pytest.fixture
-def agent() -> Iterator[AgentStandIn]:
-    standin = AgentStandIn().start()
-    yield standin  # type: ignore[misc]
-    standin.stop()
-
-
-@pytest.fixture
-def stack(
-    gateway_settings: Settings,
-    services: Any,
-    config_service: ConfigServiceStandIn,
-    agent: AgentStandIn,
-    admin_token: str,
-) -> Iterator[dict[str, Any]]:
-    config_service.add_super_admin(INTERNAL_ADMIN, subject="orchestrator-internal")
-    config_service.seed_team("acme", "payments", routing=ROUTING)
-    settings = gateway_settings.model_copy(
-        update={
-            "agent_api_url": agent.url,
-            "orchestrator_internal_admin_token": _secret(INTERNAL_ADMIN),
-            "orchestrator_max_attempts": 3,
-            "orchestrator_generic_agent_timeout_seconds": 2,
-        }
-    )
-    pool = create_pool(settings, name="test-worker")
-    broker = create_broker(
-        settings,
-        role="worker",
-        pool=pool,
-        prometheus=False,
-        min_backoff_ms=20,
-        max_backoff_ms=100,
-        namespace=services.namespace,
-    )
-    register_all(broker, build_deps(settings, pool, namespace=services.namespace))
-    broker.emit_after("process_boot")
-    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=50)
-    worker.start()
-    client = testing.TestClient(create_app(settings, services))
-    yield {"client": client, "settings": settings, "broker": broker}
-    worker.stop()
-    broker.close()
-    pool.close()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def final_event(db: Any, event_id: str, *statuses: str) -> dict[str, Any]:
-    wanted = statuses or ("ignored", "unroutable", "dispatched", "failed")
-
-    def done() -> Any:
-        row = db.execute(
-            "SELECT * FROM orchestrator_webhook_events WHERE id = %s", (event_id,)
-        ).fetchone()
-        if row["status"] not in wanted:
-            return None
-        if row["status"] == "dispatched" and row["agent_run_id"]:
-            run = db.execute(
-                "SELECT status FROM orchestrator_agent_runs WHERE id = %s", (row["agent_run_id"],)
-            ).fetchone()
-            if run["status"] not in ("succeeded", "failed"):
-                return None
-        return row
-
-    return wait_for(done)
-
-
-def run_of(db: Any, event: dict[str, Any]) -> dict[str, Any]:
-    return db.execute(
-        "SELECT * FROM orchestrator_agent_runs WHERE id = %s", (event["agent_run_id"],)
-    ).fetchone()
 
 
 def github_comment(body: str, *, sender_type: str = "User", login: str = "octocat") -> bytes:

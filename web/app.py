@@ -24,9 +24,10 @@ from orchestrator.settings import Settings, load_settings
 from orchestrator.webhooks.flood_guard import FloodGuard
 from orchestrator.webhooks.registry import endpoints
 from web import errors, middleware
+from web.intake import EventIntake
 from web.metrics import WebMetrics
 from web.openapi import build_document
-from web.resources import audit, events, health, jobs, webhooks
+from web.resources import audit, events, health, internal, jobs, webhooks
 from web.services import Services
 
 
@@ -95,9 +96,17 @@ def create_app(
     guard = FloodGuard(
         settings.redis_dsn, settings.orchestrator_ingress_rate_limit, namespace=services.namespace
     )
-    routes += [
-        (e.path, webhooks.Webhook(e, settings, services, guard)) for e in endpoints(settings)
-    ]
+    intake = EventIntake(services)
+    routes += [(e.path, webhooks.Webhook(e, settings, intake, guard)) for e in endpoints(settings)]
+    internal_token = settings.orchestrator_internal_token
+    routes.append(
+        (
+            "/api/v1/internal/slack/trigger",
+            internal.InternalSlackTrigger(
+                internal_token.get_secret_value() if internal_token else None, intake
+            ),
+        )
+    )
     routes += [
         ("/api/v1/admin/webhooks/events", events.Events(services, authenticator)),
         ("/api/v1/admin/webhooks/events/{event_id}", events.Event(services, authenticator)),

@@ -8,13 +8,17 @@ import falcon
 from orchestrator.auth.admin import Admin, AdminAuthenticator, AuthError
 
 
+def authorization_bearer(req: falcon.Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`, and nothing else."""
+    scheme, _, value = (req.get_header("Authorization") or "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def bearer_token(req: falcon.Request) -> str | None:
-    header = req.get_header("Authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return None
+    """Admin credential: `Authorization: Bearer`, or `X-Admin-Token` when no
+    Authorization header is sent."""
+    if req.get_header("Authorization"):
+        return authorization_bearer(req)
     token = req.get_header("X-Admin-Token")
     return token.strip() if token and token.strip() else None
 

@@ -170,8 +170,29 @@ def _create_run(
 
 
 def _call_agent(deps: PipelineDeps, event: store.EventDetail, run_id: uuid.UUID) -> Outcome:
+    # One connection for the whole call, holding a session advisory lock on the run: a
+    # duplicate message (relay, redelivery) arriving while another worker is calling
+    # the agent backs off instead of calling it twice. If the worker dies, its
+    # connection closes, the lock goes with it, and a redelivery may take over.
     with deps.pool.connection() as conn:
-        run = agent_runs.get(conn, run_id)
+        locked = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked",
+            (f"agent-run:{run_id}",),
+        ).fetchone()
+        if not locked or not locked["locked"]:
+            return Outcome("dispatched", "another worker is running this agent run")
+        try:
+            return _call_agent_locked(deps, conn, event, run_id)
+        finally:
+            conn.execute(
+                "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"agent-run:{run_id}",)
+            )
+
+
+def _call_agent_locked(
+    deps: PipelineDeps, conn: Connection[Any], event: store.EventDetail, run_id: uuid.UUID
+) -> Outcome:
+    run = agent_runs.get(conn, run_id)
     if run is None:
         raise PermanentError(f"agent run {run_id} vanished")
     if run.status in ("succeeded", "failed"):
@@ -190,7 +211,7 @@ def _call_agent(deps: PipelineDeps, event: store.EventDetail, run_id: uuid.UUID)
         ),
         "trigger_source": run.trigger_source,
     }
-    with deps.pool.connection() as conn, conn.transaction():
+    with conn.transaction():
         conn.execute(
             "UPDATE orchestrator_agent_runs SET agent_name = %s WHERE id = %s", (agent_name, run_id)
         )
@@ -212,10 +233,9 @@ def _call_agent(deps: PipelineDeps, event: store.EventDetail, run_id: uuid.UUID)
         body=body,
         timeout=float(request["timeout"]),
     )
-    with deps.pool.connection() as conn:
-        agent_runs.finish(
-            conn, run_id, succeeded=True, result=result.model_dump(mode="json", exclude_none=True)
-        )
+    agent_runs.finish(
+        conn, run_id, succeeded=True, result=result.model_dump(mode="json", exclude_none=True)
+    )
     log.info(
         "agent run succeeded", extra={"agent_run_id": str(run_id), "event_id": str(event.event_id)}
     )

@@ -29,7 +29,7 @@ def verify_standard(secrets: list[str], inbound: Inbound, *, source: str) -> Non
             )
             continue
         try:
-            hook.verify(inbound.body, inbound.headers)
+            hook.verify(inbound.body, inbound.headers, json_parse=False)
             return
         except Exception:  # noqa: S112 - any failure: try the next secret
             continue
