@@ -159,7 +159,7 @@ def stack(
     worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=50)
     worker.start()
     client = testing.TestClient(create_app(settings, services))
-    yield {"client": client, "settings": settings, "broker": broker}
+    yield {"client": client, "settings": settings, "broker": broker, "worker": worker}
     worker.stop()
     broker.close()
     pool.close()

@@ -60,6 +60,8 @@ def create_broker(
     prometheus: bool | None = None,
     min_backoff_ms: int = 1_000,
     max_backoff_ms: int = 300_000,
+    heartbeat_timeout_ms: int = 60_000,
+    maintenance_chance: int = 1_000,
 ) -> RedisBroker:
     """A Redis broker with every queue declared.
 
@@ -94,7 +96,10 @@ def create_broker(
         client=client or redis_client(settings.redis_dsn),
         namespace=namespace or settings.orchestrator_redis_namespace,
         middleware=middleware,
-        heartbeat_timeout=60_000,
+        # A worker silent this long is dead: its unacknowledged messages go back to the
+        # queue at the next maintenance (run on `maintenance_chance` fetches per million).
+        heartbeat_timeout=heartbeat_timeout_ms,
+        maintenance_chance=maintenance_chance,
         dead_message_ttl=7 * ONE_DAY_MS,
     )
     for queue in QUEUES:
