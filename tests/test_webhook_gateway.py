@@ -290,3 +290,13 @@ def test_postgres_down_is_503_and_nothing_is_acknowledged(
         assert services.redis.llen(f"{services.namespace}:webhooks") == 0
     finally:
         dead.close()
+
+
+def test_credentials_inside_payloads_are_masked_when_stored(
+    gateway: testing.TestClient, db: Any
+) -> None:
+    published = json.loads(SAMPLES["slack"]())
+    assert published["token"]  # Slack's legacy verification token rides in the body
+    stored = row(db, send(gateway, "slack").json["event_id"])["payload"]
+    assert stored["token"] == "***"
+    assert stored["event"]["channel"] == published["event"]["channel"]

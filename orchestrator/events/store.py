@@ -1,6 +1,8 @@
 """The durable event log, `orchestrator_webhook_events` (SPEC §4.2, §6).
 
-An event is acknowledged only once its row is committed. Every status change appends
+An event is acknowledged only once its row is committed. Payloads are stored with
+credential-named fields masked (Slack's legacy verification `token`, for one): the
+single-event view shows payloads to operators. Every status change appends
 to `status_history` (status, time, detail), so an operator can read how an event got
 where it is. Dedup is the table's unique (source, delivery_key).
 """
@@ -16,6 +18,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.redaction import redact
 from orchestrator.webhooks.model import ParsedEvent
 
 EventStatus = Literal[
@@ -77,7 +80,7 @@ def insert(
             parsed.delivery_key,
             parsed.event_type,
             Jsonb(headers),
-            Jsonb(parsed.payload),
+            Jsonb(redact(parsed.payload)),
             Jsonb(parsed.routing),
         ),
     ).fetchone()
