@@ -109,12 +109,12 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     _auto_migrate(settings)
     from orchestrator.db.pool import create_pool
     from orchestrator.logs import configure_logging
-    from scheduler.main import TickTasks, run
+    from scheduler.main import default_tasks, run
 
     configure_logging("scheduler", settings.orchestrator_log_level)
     pool = create_pool(settings, name="scheduler", min_size=1)
     pool.open(wait=False)
-    return run(settings, pool, TickTasks())
+    return run(settings, pool, default_tasks(settings))
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -124,6 +124,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return DevStack(
         settings, dev_dir=args.dir or settings.orchestrator_dev_dir, port=args.port
     ).run()
+
+
+def cmd_webhook_send(args: argparse.Namespace) -> int:
+    from cli.webhook_send import run
+
+    return run(args)
 
 
 def _bind(value: str) -> str:
@@ -190,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", help="state folder (default $ORCHESTRATOR_DEV_DIR or .orchestrator-dev)"
     )
     dev.add_argument("--port", type=int, help="web port (default $PORT or 8070)")
+
+    from cli.webhook_send import add_webhook_commands
+
+    add_webhook_commands(sub, cmd_webhook_send)
     return parser
 
 

@@ -315,3 +315,35 @@ def test_dev_is_ready_within_20s_and_stops_everything(tmp_path: Path) -> None:
         if str(dev_dir) in " ".join(p.info["cmdline"] or [])
     ]
     assert postgres == []
+
+
+def test_scheduler_relays_events_left_received(
+    base_env: dict[str, str], db: Any, redis_url: str, namespace: str
+) -> None:
+    db.execute(
+        "INSERT INTO orchestrator_webhook_events (id, source, delivery_key, status, updated_at)"
+        " VALUES (gen_random_uuid(), 'generic', 'stuck-1', 'received', now() - interval '5 min')"
+    )
+    port = free_port()
+    env = {**base_env, "ORCHESTRATOR_SCHEDULER_METRICS_PORT": str(port)}
+    proc = subprocess.Popen(
+        [ORCHESTRATOR_BIN, "scheduler"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        status = None
+        while time.monotonic() < deadline:
+            status = db.execute(
+                "SELECT status FROM orchestrator_webhook_events WHERE delivery_key = 'stuck-1'"
+            ).fetchone()["status"]
+            if status == "queued":
+                break
+            time.sleep(0.2)
+        assert status == "queued"
+        assert redis.Redis.from_url(redis_url).llen(f"{namespace}:webhooks") == 1
+    finally:
+        assert stop(proc) == 0

@@ -87,7 +87,7 @@ def test_a_dispatch_interrupted_by_a_killed_worker_is_redelivered_with_the_same_
     rescuer = dramatiq.Worker(rescuer_broker, worker_threads=1, worker_timeout=50)
     rescuer.start()
     try:
-        event = final_event(db, event_id, "dispatched")
+        event = final_event(db, event_id, "dispatched", timeout=60)
         wait_for(
             lambda: (
                 db.execute(

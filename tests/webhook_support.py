@@ -175,7 +175,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
-def final_event(db: Any, event_id: str, *statuses: str) -> dict[str, Any]:
+def final_event(db: Any, event_id: str, *statuses: str, timeout: float = 30.0) -> dict[str, Any]:
     wanted = statuses or ("ignored", "unroutable", "dispatched", "failed")
 
     def done() -> Any:
@@ -192,7 +192,7 @@ def final_event(db: Any, event_id: str, *statuses: str) -> dict[str, Any]:
                 return None
         return row
 
-    return wait_for(done)
+    return wait_for(done, timeout)
 
 
 def run_of(db: Any, event: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,11 @@ State (database, Redis file, generated secrets, logs, kubeconfig) lives in one f
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -47,29 +49,58 @@ STOP_GRACE_SECONDS = 15
 PROCESSES = ("web", "worker", "scheduler")
 
 
+# The webhook secret variables (SPEC §3) and whether the source uses Standard Webhooks,
+# whose secrets are `whsec_<base64 of the key>`.
+WEBHOOK_SECRET_VARIABLES = {
+    "SLACK_SIGNING_SECRET": False,
+    "GITHUB_WEBHOOK_SECRET": False,
+    "PAGERDUTY_WEBHOOK_SECRET": False,
+    "INCIDENTIO_WEBHOOK_SECRET": True,
+    "GENERIC_WEBHOOK_SECRET": True,
+    "CORALOGIX_WEBHOOK_TOKEN": False,
+}
+
+
+def new_webhook_secret(variable: str) -> str:
+    if WEBHOOK_SECRET_VARIABLES[variable]:
+        return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    source = variable.split("_", 1)[0].lower()
+    return f"dev-{source}-" + secrets.token_hex(16)
+
+
 @dataclass
 class DevSecrets:
-    """Generated once per dev folder and kept, so the admin token survives restarts."""
+    """Generated once per dev folder and kept, so the admin token survives restarts.
+    `webhook_secrets` (variable → secret) signs every webhook source the user has not
+    configured; a secrets.json written before it existed gains them on the next start."""
 
     admin_token: str
     internal_token: str
     internal_admin_token: str
     secret_key: str
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load_or_create(cls, path: Path) -> DevSecrets:
         if path.exists():
-            return cls(**json.loads(path.read_text()))
-        from cryptography.fernet import Fernet
+            known = {f.name for f in fields(cls)}
+            data = json.loads(path.read_text())
+            made = cls(**{k: v for k, v in data.items() if k in known})
+        else:
+            from cryptography.fernet import Fernet
 
-        made = cls(
-            admin_token="dev-admin-" + secrets.token_hex(16),
-            internal_token="dev-internal-" + secrets.token_hex(16),
-            internal_admin_token="dev-internal-admin-" + secrets.token_hex(16),
-            secret_key=Fernet.generate_key().decode(),
-        )
-        path.write_text(json.dumps(made.__dict__))
-        path.chmod(0o600)
+            made = cls(
+                admin_token="dev-admin-" + secrets.token_hex(16),
+                internal_token="dev-internal-" + secrets.token_hex(16),
+                internal_admin_token="dev-internal-admin-" + secrets.token_hex(16),
+                secret_key=Fernet.generate_key().decode(),
+            )
+        missing = [v for v in WEBHOOK_SECRET_VARIABLES if not made.webhook_secrets.get(v)]
+        for variable in missing:
+            made.webhook_secrets[variable] = new_webhook_secret(variable)
+        if missing or not path.exists():
+            path.write_text(json.dumps(made.__dict__, indent=2))
+            path.chmod(0o600)
         return made
 
 
@@ -147,6 +178,9 @@ class DevStack:
         env.setdefault("AI_PIPELINE_IMAGE", "incidentfox/ai-pipeline:dev")
         env.setdefault("AGENT_IMAGE", "incidentfox/agent:dev")
         env.setdefault("ORCHESTRATOR_URL", f"http://127.0.0.1:{self.port}")
+        for variable in WEBHOOK_SECRET_VARIABLES:
+            if not env.get(variable, "").strip():  # the user's own secret wins
+                env[variable] = dev.webhook_secrets[variable]
         env.setdefault("ORCHESTRATOR_WEB_WORKERS", "2")
         env.setdefault("ORCHESTRATOR_WEB_THREADS", "8")
         env["ORCHESTRATOR_WORKER_METRICS_PORT"] = str(free_port())
@@ -292,7 +326,27 @@ class DevStack:
             f"    curl -s -H 'Authorization: Bearer {token}' {url}/api/v1/admin/jobs/queues\n"
             f"    curl -s -H 'Authorization: Bearer {token}' {url}/api/v1/admin/audit\n"
             f"    curl -s {url}/openapi.json | python -m json.tool | less\n\n"
+            f"  Send a signed sample webhook event (other sources: "
+            f"orchestrator webhook send --help):\n"
+            f"    {self._send_example(env)}\n"
+            f"  dev webhook secrets of every source: {self.dir / 'secrets.json'}\n\n"
             f"  Ctrl-C stops everything.\n"
+        )
+
+    def _send_example(self, env: dict[str, str]) -> str:
+        """A `webhook send` command that works as pasted: the dev URL, and the dev
+        signing secret unless the user set their own (then it is in their shell)."""
+        assignments = [f"ORCHESTRATOR_URL=http://127.0.0.1:{self.port}"]
+        if not os.environ.get("SLACK_SIGNING_SECRET", "").strip():
+            assignments.append(f"SLACK_SIGNING_SECRET={env['SLACK_SIGNING_SECRET']}")
+        argv = _orchestrator_command()  # the one of this install, by name when on PATH
+        command = "orchestrator" if shutil.which("orchestrator") == argv[0] else shlex.join(argv)
+        return " ".join(
+            [
+                *(shlex.quote(a) for a in assignments),
+                command,
+                "webhook send slack --channel C123 --text hello",
+            ]
         )
 
     def _say(self, text: str) -> None:
