@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from orchestrator.devstack.agent import AgentStandIn
 from orchestrator.devstack.embedded import EmbeddedRedis
 from orchestrator.events.relay import prune_bodies, relay_events
 from orchestrator.settings import Settings
-from tests.webhook_support import _secret, final_event, send
+from tests.webhook_support import _secret, final_event, send, wait_for
 from web.app import build_services, create_app
 from workers.actors import register_all
 from workers.broker import create_broker
@@ -190,3 +191,46 @@ def test_garbage_never_reaches_the_worker(
 ) -> None:
     assert send(gateway, "generic", payload).status_code in (400, 422)
     assert services.redis.llen(f"{services.namespace}:webhooks") == 0
+
+
+def test_postgres_stopped_means_503_and_nothing_acknowledged_then_recovery(
+    gateway_settings: Settings,
+    redis_url: str,
+    namespace: str,
+) -> None:
+    from orchestrator.db.migrations import apply
+    from orchestrator.devstack.embedded import EmbeddedPostgres
+
+    folder = Path(tempfile.mkdtemp(prefix="orch-pg-fault-"))
+    server = EmbeddedPostgres(folder / "pg")
+    dsn = server.start()
+    apply(dsn)
+    settings = gateway_settings.model_copy(update={"database_url": _secret(dsn)})
+    web_services = build_services(settings)
+    web_services.pool.wait(timeout=10)
+    client = testing.TestClient(create_app(settings, web_services))
+    try:
+        assert send(client, "github").status_code == 200
+        server.stop()
+        for _ in range(3):
+            started = time.monotonic()
+            result = send(client, "github")
+            assert result.status_code == 503
+            assert time.monotonic() - started < 3  # answered within Slack's 3 s
+            assert "event_id" not in result.text and "Traceback" not in result.text
+        assert client.simulate_get("/ready").status_code == 503
+        server = EmbeddedPostgres(folder / "pg")
+        server.start()
+        wait_for(lambda: send(client, "github").status_code == 200, timeout=30)
+        with web_services.pool.connection() as conn:
+            count = conn.execute(
+                "SELECT count(*) AS n FROM orchestrator_webhook_events"
+            ).fetchone()["n"]
+        # The first event, the one that proved recovery, and nothing from the outage.
+        assert count == 2
+        queued = web_services.redis.llen(f"{namespace}:webhooks")
+        assert queued == 2
+    finally:
+        web_services.close()
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -127,7 +127,7 @@ def build_services(settings: Settings) -> Services:
     """Services from the environment, opened in this process."""
     from workers.broker import create_broker, redis_client
 
-    pool = create_pool(settings, name="web", min_size=1)
+    pool = create_pool(settings, name="web", min_size=1, wait_timeout=2.0)
     pool.open(wait=False)
     # Short timeouts: a webhook must be acknowledged within seconds even if Redis hangs.
     client = redis_client(settings.redis_dsn, timeout=1.0, retry=False)

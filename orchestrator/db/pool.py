@@ -15,8 +15,12 @@ from psycopg_pool import ConnectionPool
 from orchestrator.settings import Settings
 
 
-def create_pool(settings: Settings, *, name: str, min_size: int = 1) -> ConnectionPool[Connection]:
-    """A closed pool; call `.open()` in the process (after any fork) that uses it."""
+def create_pool(
+    settings: Settings, *, name: str, min_size: int = 1, wait_timeout: float = 5.0
+) -> ConnectionPool[Connection]:
+    """A closed pool; call `.open()` in the process (after any fork) that uses it.
+    `wait_timeout` bounds the wait for a connection (the web tier must answer a webhook
+    within seconds even while Postgres is down)."""
     timeout_ms = settings.orchestrator_statement_timeout_ms
     return ConnectionPool(
         settings.dsn,
@@ -24,7 +28,7 @@ def create_pool(settings: Settings, *, name: str, min_size: int = 1) -> Connecti
         max_size=max(min_size, settings.orchestrator_db_pool_size),
         open=False,
         name=name,
-        timeout=5.0,
+        timeout=wait_timeout,
         kwargs={
             "autocommit": True,
             "row_factory": dict_row,
