@@ -26,13 +26,17 @@ def raw_body(req: falcon.Request) -> bytes:
     return bytes(cached)
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_body(req: falcon.Request, model: type[M]) -> M:
     raw = raw_body(req)
     if not raw.strip():
         raise falcon.HTTPBadRequest(title="Bad Request", description="a JSON body is required")
     try:
-        data: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data: Any = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise falcon.HTTPBadRequest(
             title="Bad Request", description="the body is not valid JSON"
         ) from None

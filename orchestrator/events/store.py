@@ -55,6 +55,18 @@ class EventDetail(EventSummary):
     status_history: list[dict[str, Any]]
 
 
+def jsonb_safe(value: Any) -> Any:
+    """Postgres text and JSONB cannot hold U+0000: replace it (in keys and strings) with U+FFFD
+    rather than refuse a delivery whose signature was valid."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {jsonb_safe(k): jsonb_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonb_safe(v) for v in value]
+    return value
+
+
 def _history(status: str, detail: str | None = None) -> Jsonb:
     entry: dict[str, Any] = {"status": status}
     if detail:
@@ -77,18 +89,18 @@ def insert(
         (
             event_id,
             source,
-            parsed.delivery_key,
-            parsed.event_type,
+            jsonb_safe(parsed.delivery_key),
+            jsonb_safe(parsed.event_type),
             Jsonb(headers),
-            Jsonb(redact(parsed.payload)),
-            Jsonb(parsed.routing),
+            Jsonb(jsonb_safe(redact(parsed.payload))),
+            Jsonb(jsonb_safe(parsed.routing)),
         ),
     ).fetchone()
     if row is not None:
         return event_id, False
     existing = conn.execute(
         "SELECT id FROM orchestrator_webhook_events WHERE source = %s AND delivery_key = %s",
-        (source, parsed.delivery_key),
+        (source, jsonb_safe(parsed.delivery_key)),
     ).fetchone()
     assert existing is not None
     return existing["id"], True

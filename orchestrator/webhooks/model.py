@@ -9,6 +9,7 @@ the stored event: is it a trigger, and what should the agent be told?
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -113,13 +114,17 @@ def dig(data: Any, *path: str) -> Any:
     return data
 
 
-def json_object(body: bytes) -> dict[str, Any]:
-    import json
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
+
+def json_object(body: bytes | str, *, what: str = "the body") -> dict[str, Any]:
+    """Strict JSON: Python's parser also takes NaN and Infinity, which JSON (and
+    Postgres JSONB) does not."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedPayload("the body is not valid JSON") from None
+        data = json.loads(body, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise MalformedPayload(f"{what} is not valid JSON") from None
     if not isinstance(data, dict):
-        raise MalformedPayload("the body must be a JSON object")
+        raise MalformedPayload(f"{what} must be a JSON object")
     return data

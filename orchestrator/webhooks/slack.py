@@ -11,7 +11,6 @@ Interactions (feedback buttons) go to the Config Service feedback route, no agen
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -133,12 +132,7 @@ class SlackInteractions:
         raw = form.get("payload")
         if not raw or len(raw) != 1:
             raise MalformedPayload("the body is not a form with a payload field")
-        try:
-            payload = json.loads(raw[0])
-        except ValueError:
-            raise MalformedPayload("the payload field is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise MalformedPayload("the payload field must be a JSON object")
+        payload = json_object(raw[0], what="the payload field")
         routing = {}
         channel = string_or_none(dig(payload, "channel", "id")) or string_or_none(
             dig(payload, "container", "channel_id")
