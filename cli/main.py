@@ -81,7 +81,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     env = {
         **os.environ,
         "dramatiq_prom_port": str(port),
-        "dramatiq_prom_host": "0.0.0.0",
+        "dramatiq_prom_host": settings.orchestrator_metrics_host,
         "dramatiq_prom_db": prom_dir,
         "PROMETHEUS_MULTIPROC_DIR": prom_dir,
         "dramatiq_worker_timeout": os.environ.get("dramatiq_worker_timeout", "100"),

@@ -5,7 +5,6 @@ sees, stable across retries. Statuses: queued → running → succeeded | failed
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
@@ -13,6 +12,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from orchestrator.redaction import redact
+from orchestrator.timestamps import UtcDateTime
 
 
 class AgentRun(BaseModel):
@@ -27,9 +27,9 @@ class AgentRun(BaseModel):
     result: Any
     error: str | None
     attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
 
 
 def create(

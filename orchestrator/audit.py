@@ -4,7 +4,6 @@ so the audit log can be shown to operators as it is."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
@@ -13,11 +12,12 @@ from pydantic import BaseModel
 
 from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.redaction import redact
+from orchestrator.timestamps import UtcDateTime
 
 
 class AuditEntry(BaseModel):
     id: int
-    at: datetime
+    at: UtcDateTime
     actor: str
     action: str
     org_id: str | None

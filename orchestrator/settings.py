@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     orchestrator_event_retention_days: int = Field(default=30, ge=1)
     orchestrator_worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     orchestrator_scheduler_metrics_port: int = Field(default=9192, ge=0, le=65535)
+    orchestrator_metrics_host: str = "0.0.0.0"
     orchestrator_dev_dir: str = ".orchestrator-dev"
     orchestrator_redis_namespace: str = "orchestrator"
     orchestrator_db_pool_size: int = Field(default=10, ge=1, le=200)

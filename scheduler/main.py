@@ -135,7 +135,9 @@ def run(settings: Settings, pool: ConnectionPool[Connection[Any]], tasks: TickTa
     """Block until SIGTERM/SIGINT; returns the process exit code."""
     metrics = SchedulerMetrics()
     if settings.orchestrator_scheduler_metrics_port:
-        start_http_server(settings.orchestrator_scheduler_metrics_port, addr="0.0.0.0")
+        start_http_server(
+            settings.orchestrator_scheduler_metrics_port, addr=settings.orchestrator_metrics_host
+        )
     tick = Tick(pool, tasks, metrics)
     scheduler = BlockingScheduler(
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}

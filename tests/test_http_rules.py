@@ -170,3 +170,55 @@ def test_ready_is_503_when_redis_is_down(settings: Any, services: Any) -> None:
     assert result.status_code == 503
     assert result.json["checks"]["redis"].startswith("error")
     assert result.json["checks"]["postgres"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"Authorization": "Bearer \u00e9t\u00e9"},
+        {"X-Admin-Token": "\u00ff\u00fe"},
+        {"Authorization": "Bearer " + "a" * 5000},
+        {"Authorization": "Bearer tab\there"},
+    ],
+)
+def test_unsendable_admin_tokens_are_401_not_500(
+    client: testing.TestClient, header: dict[str, str]
+) -> None:
+    result = client.simulate_get("/api/v1/admin/jobs/queues", headers=header)
+    assert_error_shape(result, 401)
+
+
+def test_strings_postgres_cannot_hold_are_422_in_queries_and_bodies(
+    client: testing.TestClient,
+) -> None:
+    bad_action = client.simulate_get("/api/v1/admin/audit", headers=AUTH, query_string="action=%00")
+    assert_error_shape(bad_action, 422)
+    surrogate = client.simulate_post(
+        "/api/v1/admin/jobs/dead/requeue", headers=AUTH, body=b'{"message_ids": ["\\ud800"]}'
+    )
+    assert_error_shape(surrogate, 422)
+    deep = client.simulate_post(
+        "/api/v1/admin/jobs/dead/requeue", headers=AUTH, body=b"[" * 1800 + b"]" * 1800
+    )
+    assert_error_shape(deep, 400)
+    nan = client.simulate_post(
+        "/api/v1/admin/jobs/dead/requeue", headers=AUTH, body=b'{"message_ids": NaN}'
+    )
+    assert_error_shape(nan, 400)
+    odd_id = client.simulate_delete("/api/v1/admin/jobs/dead/%00..%2F", headers=AUTH)
+    assert_error_shape(odd_id, 404)
+
+
+def test_routes_without_query_parameters_refuse_them(client: testing.TestClient) -> None:
+    result = client.simulate_get(
+        "/api/v1/admin/jobs/queues", headers=AUTH, query_string="limit=abc"
+    )
+    assert_error_shape(result, 422)
+
+
+def test_timestamps_carry_their_zone(client: testing.TestClient, db: Any) -> None:
+    from orchestrator import audit
+
+    audit.record(db, actor="t", action="x.y")
+    [item] = client.simulate_get("/api/v1/admin/audit", headers=AUTH).json["items"]
+    assert item["at"].endswith("+00:00") or item["at"].endswith("Z")

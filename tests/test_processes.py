@@ -284,6 +284,22 @@ def test_dev_is_ready_within_20s_and_stops_everything(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert queues.status_code == 200
+        # The banner's sample command goes all the way to the agent stand-in (demo team).
+        [command] = [line.strip() for line in banner if "webhook send slack" in line]
+        sent = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        event_id = sent.stdout.split("event ", 1)[1].split()[0]
+        auth = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 20
+        status = None
+        while time.monotonic() < deadline and status != "dispatched":
+            status = httpx.get(
+                f"http://127.0.0.1:{port}/api/v1/admin/webhooks/events/{event_id}", headers=auth
+            ).json()["status"]
+            time.sleep(0.2)
+        assert status == "dispatched"
         family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         ports = [
             port,

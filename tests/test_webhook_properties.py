@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from falcon import testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -168,3 +169,22 @@ def test_nul_characters_are_stored_not_refused(gateway: testing.TestClient, db: 
     ).fetchone()
     assert stored["event_type"] == "deploy\ufffdfailed"
     assert stored["routing_identifiers"] == {"service": "check\ufffdout"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"message": "lone \\ud800 surrogate", "routing": {"service": "x\\udfffy"}}',
+        b'{"event_type": "e", "message": "ok"}',
+    ],
+)
+def test_lone_surrogates_are_stored_not_refused(
+    gateway: testing.TestClient, db: Any, body: bytes
+) -> None:
+    result = send(gateway, "generic", body)
+    assert result.status_code == 200, result.text
+
+
+def test_absurd_nesting_is_a_400(gateway: testing.TestClient) -> None:
+    result = send(gateway, "generic", b'{"a":' * 20000 + b"1" + b"}" * 20000)
+    assert result.status_code in (400, 413)

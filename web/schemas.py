@@ -3,11 +3,13 @@ by responders and by the generated `/openapi.json`."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# Dramatiq message ids are UUIDs; Redis ids of dead letters too.
+MESSAGE_ID = r"^[A-Za-z0-9-]{1,64}$"
 
 
 class ErrorField(BaseModel):
@@ -38,6 +40,12 @@ class Ready(BaseModel):
     checks: ReadyChecks
 
 
+class NoQuery(BaseModel):
+    """For routes that take no query parameters: any given is a mistake worth a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,7 +55,7 @@ class PageQuery(BaseModel):
 
 class AuditQuery(PageQuery):
     org_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    action: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, pattern=r"^[a-z0-9._-]{1,64}$")
 
 
 class AuditItem(BaseModel):
@@ -104,7 +112,9 @@ class DeadPage(BaseModel):
 class BulkRequeue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message_ids: list[str] = Field(min_length=1, max_length=500)
+    message_ids: list[Annotated[str, Field(pattern=MESSAGE_ID)]] = Field(
+        min_length=1, max_length=500
+    )
 
 
 class RequeueResult(BaseModel):

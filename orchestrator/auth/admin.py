@@ -114,6 +114,9 @@ class AdminAuthenticator:
         """The principal behind `token`, from cache or from the Config Service."""
         if not token:
             raise MissingCredential("missing admin token (Authorization: Bearer <token>)")
+        if len(token) > 4096 or not token.isascii() or not token.isprintable():
+            # Not a token any issuer makes; also unsendable in an HTTP header.
+            raise Rejected("invalid admin token")
         key = token_key(token)
         if self._ttl > 0:
             with self._lock:

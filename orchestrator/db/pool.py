@@ -34,7 +34,8 @@ def create_pool(
             "row_factory": dict_row,
             "connect_timeout": 5,
             "application_name": f"orchestrator-{name}",
-            "options": f"-c statement_timeout={timeout_ms}",
+            # UTC sessions: TIMESTAMP columns filled by now() then hold UTC.
+            "options": f"-c statement_timeout={timeout_ms} -c TimeZone=UTC",
         },
         reconnect_timeout=30.0,
     )

@@ -45,6 +45,14 @@ from orchestrator.devstack.standin import StandIn
 from orchestrator.settings import Settings
 
 READY_TIMEOUT_SECONDS = 60
+DEMO_ROUTING = {
+    "slack_channel_ids": ["C123"],
+    "github_repos": ["acme/demo"],
+    "pagerduty_service_ids": ["PSAMPLE1"],
+    "incidentio_alert_source_ids": ["01SAMPLEA1ERTS0VRCE0000000"],
+    "coralogix_team_names": ["sample"],
+    "services": ["sample-app", "checkout"],
+}
 STOP_GRACE_SECONDS = 15
 PROCESSES = ("web", "worker", "scheduler")
 
@@ -158,6 +166,9 @@ class DevStack:
             config = ConfigServiceStandIn()
             config.add_super_admin(dev.admin_token, subject="dev-admin")
             config.add_super_admin(dev.internal_admin_token, subject="orchestrator-internal")
+            # A demo team owning the identifiers `orchestrator webhook send` uses by
+            # default, so a sample event goes all the way to the agent stand-in.
+            config.seed_team("demo", "demo-team", routing=DEMO_ROUTING, name="Demo team")
             env["CONFIG_SERVICE_URL"] = self._standin(config)
         if not os.environ.get("AGENT_API_URL"):
             env["AGENT_API_URL"] = self._standin(AgentStandIn())
@@ -185,6 +196,7 @@ class DevStack:
         env.setdefault("ORCHESTRATOR_WEB_THREADS", "8")
         env["ORCHESTRATOR_WORKER_METRICS_PORT"] = str(free_port())
         env["ORCHESTRATOR_SCHEDULER_METRICS_PORT"] = str(free_port())
+        env.setdefault("ORCHESTRATOR_METRICS_HOST", "127.0.0.1")
         env["PYTHONUNBUFFERED"] = "1"
 
         self._say("applying migrations ...")

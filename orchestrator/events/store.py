@@ -9,8 +9,8 @@ where it is. Dedup is the table's unique (source, delivery_key).
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from psycopg import Connection
@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.redaction import redact
+from orchestrator.timestamps import UtcDateTime
 from orchestrator.webhooks.model import ParsedEvent
 
 EventStatus = Literal[
@@ -44,8 +45,8 @@ class EventSummary(BaseModel):
     agent_run_id: uuid.UUID | None
     attempts: int
     last_error: str | None
-    received_at: datetime
-    updated_at: datetime
+    received_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class EventDetail(EventSummary):
@@ -55,11 +56,16 @@ class EventDetail(EventSummary):
     status_history: list[dict[str, Any]]
 
 
+# U+0000 and lone surrogates (JSON allows "\ud800"; UTF-8 and Postgres do not).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def jsonb_safe(value: Any) -> Any:
-    """Postgres text and JSONB cannot hold U+0000: replace it (in keys and strings) with U+FFFD
-    rather than refuse a delivery whose signature was valid."""
+    """Postgres text and JSONB cannot hold U+0000 or lone surrogates: replace them (in
+    keys and strings) with U+FFFD rather than refuse a delivery whose signature was
+    valid."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, dict):
         return {jsonb_safe(k): jsonb_safe(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -45,6 +45,6 @@ class AuditLog(AdminResource):
                 [{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
             ) from None
         resp.media = {
-            "items": [{**e.model_dump(mode="json"), "at": e.at.isoformat() + "Z"} for e in entries],
+            "items": [e.model_dump(mode="json") for e in entries],
             "next_cursor": next_cursor,
         }

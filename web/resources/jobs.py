@@ -4,6 +4,7 @@ Every requeue and delete is audited with the acting admin."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,15 @@ from web.bodies import json_body, query
 from web.errors import Unprocessable
 from web.openapi import Operation
 from web.resources.base import AdminResource
-from web.schemas import BulkRequeue, DeadPage, DeadQuery, QueuesOut, RequeueResult
+from web.schemas import (
+    MESSAGE_ID,
+    BulkRequeue,
+    DeadPage,
+    DeadQuery,
+    NoQuery,
+    QueuesOut,
+    RequeueResult,
+)
 from web.services import Services
 
 PERMISSION = "admin:jobs"
@@ -44,6 +53,7 @@ class Queues(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query(req, NoQuery)
         _jobs_admin(self._auth, req)
         depths, workers = dead_letters.queue_depths(self._s.redis, self._s.namespace)
         resp.media = {"queues": [d.__dict__ for d in depths], "workers_alive": workers}
@@ -162,7 +172,11 @@ class DeadLettersBulkRequeue(AdminResource):
 
 
 def _find(services: Services, message_id: str) -> dead_letters.DeadLetter:
-    letter = dead_letters.find_dead(services.redis, services.namespace, message_id)
+    letter = (
+        dead_letters.find_dead(services.redis, services.namespace, message_id)
+        if re.match(MESSAGE_ID, message_id)
+        else None
+    )
     if letter is None:
         raise falcon.HTTPNotFound(title="Not Found", description="no such dead letter")
     return letter
