@@ -343,3 +343,31 @@ def test_no_secret_is_stored_with_an_event(stack: dict[str, Any], db: Any) -> No
 
 
 assert SAMPLES  # the gateway's samples are the pipeline's inputs
+
+
+def test_agent_calls_go_only_to_the_agent_api_or_the_derived_dedicated_url(
+    stack: dict[str, Any],
+    db: Any,
+    agent: AgentStandIn,
+    config_service: ConfigServiceStandIn,
+) -> None:
+    from orchestrator.events.pipeline import agent_url
+
+    settings = stack["settings"]
+    derived = "http://agent-acme-payments.incidentfox.svc.cluster.local:8080"
+    for configured, expected in [
+        (None, agent.url),
+        ("http://169.254.169.254/latest/meta-data", agent.url),
+        (derived + "/", derived),
+        (derived, derived),
+        ("http://agent-acme-other.incidentfox.svc.cluster.local:8080", agent.url),
+    ]:
+        effective = {"agent": {"dedicated_service_url": configured}} if configured else {}
+        assert agent_url(settings, "acme", "payments", effective) == expected, configured
+    # End to end: a foreign URL in team config does not divert the call.
+    config_service.seed_team(
+        "acme", "payments", config={"agent": {"dedicated_service_url": "http://127.0.0.1:9"}}
+    )
+    event = final_event(db, send(stack["client"], "generic").json["event_id"])
+    assert event["status"] == "dispatched"
+    assert len(agent.runs_snapshot()) == 1

@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 from orchestrator import agent_runs
 from orchestrator.errors import PermanentError, TransientError
 from orchestrator.events import store
+from orchestrator.k8s.naming import dedicated_agent_url
 from orchestrator.peers.agent import AgentClient
 from orchestrator.peers.config_service import ConfigServiceWorkerCalls
 from orchestrator.settings import Settings
@@ -240,6 +241,23 @@ def _call_agent_locked(
         "agent run succeeded", extra={"agent_run_id": str(run_id), "event_id": str(event.event_id)}
     )
     return Outcome("dispatched", "agent run succeeded")
+
+
+def agent_url(settings: Settings, org_id: str, team_node_id: str, effective: dict[str, Any]) -> str:
+    """`AGENT_API_URL`, or the team's `agent.dedicated_service_url` only when it is the
+    URL this orchestrator derives for that team's dedicated Service. Any other URL found
+    in config is ignored: team config must not be able to point agent calls — carrying a
+    team token — at an arbitrary host (SSRF)."""
+    configured = (effective.get("agent") or {}).get("dedicated_service_url")
+    if isinstance(configured, str) and configured:
+        derived = dedicated_agent_url(org_id, team_node_id, settings.k8s_namespace)
+        if configured.rstrip("/") == derived:
+            return derived
+        log.warning(
+            "ignoring a dedicated agent URL that is not the derived one",
+            extra={"org_id": org_id, "team_node_id": team_node_id},
+        )
+    return settings.agent_api_url or ""
 
 
 def _destinations(

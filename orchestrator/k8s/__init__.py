@@ -1,0 +1,1 @@
+"""The Kubernetes layer: names and labels of the objects the orchestrator manages."""
