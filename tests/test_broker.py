@@ -17,6 +17,7 @@ from falcon import testing
 from orchestrator.db.pool import create_pool
 from orchestrator.errors import PeerRejected, PeerUnavailable
 from orchestrator.settings import Settings
+from tests.webhook_support import wait_for
 from workers.broker import create_broker
 from workers.retry_policy import make_retry_when
 
@@ -53,16 +54,6 @@ def run_worker(worker_broker: dramatiq.Broker) -> Iterator[Callable[[], dramatiq
     yield start
     for worker in started:
         worker.stop()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_retry_policy_separates_transient_from_permanent() -> None:

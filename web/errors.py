@@ -24,6 +24,13 @@ class Unprocessable(falcon.HTTPUnprocessableEntity):
         self.errors = errors
 
 
+def bad_cursor() -> Unprocessable:
+    return Unprocessable(
+        "invalid query: cursor",
+        [{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
+    )
+
+
 def from_validation_error(exc: ValidationError, *, where: str) -> Unprocessable:
     errors = [
         {

@@ -16,7 +16,7 @@ from orchestrator.webhooks.model import (
     json_object,
     string_or_none,
 )
-from orchestrator.webhooks.standard import verify_standard
+from orchestrator.webhooks.standard import delivery_key, verify_standard
 
 
 class Generic:
@@ -28,9 +28,7 @@ class Generic:
 
     def parse(self, inbound: Inbound) -> ParsedEvent:
         payload = json_object(inbound.body)
-        key = (inbound.header("webhook-id") or "").strip()
-        if not key:
-            raise IncompletePayload("webhook-id is required")
+        key = delivery_key(inbound)
         routing_in = payload.get("routing", {})
         if not isinstance(routing_in, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 256
@@ -39,7 +37,7 @@ class Generic:
             raise IncompletePayload("`routing` must be an object of string identifiers")
         routing = {k: v.strip() for k, v in routing_in.items() if v.strip()}
         event_type = string_or_none(payload.get("event_type")) or "generic"
-        return ParsedEvent(key[:200], event_type[:128], payload, routing)
+        return ParsedEvent(key, event_type[:128], payload, routing)
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         message = payload.get("message")

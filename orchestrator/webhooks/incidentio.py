@@ -9,14 +9,13 @@ from typing import Any
 
 from orchestrator.webhooks.model import (
     Inbound,
-    IncompletePayload,
     ParsedEvent,
     Trigger,
     dig,
     json_object,
     string_or_none,
 )
-from orchestrator.webhooks.standard import verify_standard
+from orchestrator.webhooks.standard import delivery_key, verify_standard
 
 
 def _event_object(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -92,13 +91,9 @@ class IncidentIo:
 
     def parse(self, inbound: Inbound) -> ParsedEvent:
         payload = json_object(inbound.body)
-        key = (inbound.header("webhook-id") or "").strip()
-        if not key:
-            raise IncompletePayload("webhook-id is required")
+        key = delivery_key(inbound)
         event_type = string_or_none(payload.get("event_type")) or "unknown"
-        return ParsedEvent(
-            key[:200], event_type[:128], payload, routing_identifiers(event_type, payload)
-        )
+        return ParsedEvent(key, event_type[:128], payload, routing_identifiers(event_type, payload))
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         if not ("alert_created" in event_type or "incident_created" in event_type):

@@ -12,9 +12,15 @@ import hmac
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from orchestrator.redaction import MASK, is_secret_key
+
+# Every source an event can come from, as stored in `orchestrator_webhook_events.source`.
+SourceName = Literal[
+    "slack", "slack_interactions", "github", "pagerduty", "incidentio", "coralogix", "generic"
+]
+SOURCE_NAMES: tuple[str, ...] = get_args(SourceName)
 
 
 class WebhookRejected(Exception):

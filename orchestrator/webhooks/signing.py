@@ -12,15 +12,9 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
-SOURCES = (
-    "slack",
-    "slack_interactions",
-    "github",
-    "pagerduty",
-    "incidentio",
-    "coralogix",
-    "generic",
-)
+from orchestrator.webhooks.model import SOURCE_NAMES
+
+SOURCES = SOURCE_NAMES
 
 
 def signed_headers(

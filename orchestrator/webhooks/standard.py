@@ -12,7 +12,7 @@ import logging
 
 from standardwebhooks import Webhook
 
-from orchestrator.webhooks.model import Inbound, SignatureInvalid
+from orchestrator.webhooks.model import Inbound, IncompletePayload, SignatureInvalid
 
 log = logging.getLogger("orchestrator.webhooks")
 
@@ -36,3 +36,11 @@ def verify_standard(secrets: list[str], inbound: Inbound, *, source: str) -> Non
     raise SignatureInvalid(
         "invalid webhook-signature, or webhook-timestamp outside the 300 s window"
     )
+
+
+def delivery_key(inbound: Inbound) -> str:
+    """Standard Webhooks sources deduplicate on `webhook-id` (stable across retries)."""
+    key = (inbound.header("webhook-id") or "").strip()
+    if not key:
+        raise IncompletePayload("webhook-id is required")
+    return key[:200]

@@ -7,7 +7,7 @@ import falcon
 from orchestrator import audit
 from web.auth import require_admin
 from web.bodies import query
-from web.errors import Unprocessable
+from web.errors import bad_cursor
 from web.openapi import Operation
 from web.resources.base import AdminResource
 from web.schemas import AuditPage, AuditQuery
@@ -40,10 +40,7 @@ class AuditLog(AdminResource):
                     conn, org_id=org_id, action=q.action, limit=q.limit, cursor=q.cursor
                 )
         except ValueError:
-            raise Unprocessable(
-                "invalid query: cursor",
-                [{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
-            ) from None
+            raise bad_cursor() from None
         resp.media = {
             "items": [e.model_dump(mode="json") for e in entries],
             "next_cursor": next_cursor,

@@ -5,16 +5,17 @@ sees only its org's events (unrouted events belong to no org: super-admins only)
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import audit
 from orchestrator.events import store
+from orchestrator.webhooks.model import SourceName
 from web.auth import require_admin
 from web.bodies import query
-from web.errors import Unprocessable
+from web.errors import bad_cursor
 from web.openapi import Operation
 from web.resources.base import AdminResource
 from web.schemas import ID_PATTERN, PageQuery
@@ -24,22 +25,8 @@ PERMISSION = "admin:events"
 
 
 class EventsQuery(PageQuery):
-    source: (
-        Literal[
-            "slack",
-            "slack_interactions",
-            "github",
-            "pagerduty",
-            "incidentio",
-            "coralogix",
-            "generic",
-        ]
-        | None
-    ) = None
-    status: (
-        Literal["received", "queued", "ignored", "unroutable", "throttled", "dispatched", "failed"]
-        | None
-    ) = None
+    source: SourceName | None = None
+    status: store.EventStatus | None = None
     org_id: str | None = Field(default=None, pattern=ID_PATTERN)
     team_node_id: str | None = Field(default=None, pattern=ID_PATTERN)
 
@@ -91,10 +78,7 @@ class Events(AdminResource):
                     conn, filters=filters, limit=q.limit, cursor=q.cursor
                 )
         except ValueError:
-            raise Unprocessable(
-                "invalid query: cursor",
-                [{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
-            ) from None
+            raise bad_cursor() from None
         resp.media = {
             "items": [i.model_dump(mode="json") for i in items],
             "next_cursor": next_cursor,

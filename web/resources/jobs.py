@@ -14,7 +14,7 @@ from orchestrator import audit, dead_letters
 from orchestrator.auth.admin import Admin, AdminAuthenticator
 from web.auth import require_admin
 from web.bodies import json_body, query
-from web.errors import Unprocessable
+from web.errors import bad_cursor
 from web.openapi import Operation
 from web.resources.base import AdminResource
 from web.schemas import (
@@ -79,10 +79,7 @@ class DeadLetters(AdminResource):
             if offset < 0:
                 raise ValueError
         except ValueError:
-            raise Unprocessable(
-                "invalid query: cursor",
-                [{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
-            ) from None
+            raise bad_cursor() from None
         letters, more = dead_letters.list_dead(
             self._s.redis, self._s.namespace, queue=q.queue, limit=q.limit, offset=offset
         )
