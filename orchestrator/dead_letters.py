@@ -9,7 +9,6 @@ come from `orchestrator_job_failures`.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,8 +19,8 @@ from orchestrator.queues import (
     acks_pattern,
     dead_key,
     delayed_key,
-    heartbeats_key,
     queue_key,
+    workers_pattern,
 )
 from orchestrator.redaction import redact
 
@@ -52,7 +51,7 @@ class DeadLetter:
 
 
 def queue_depths(client: Any, namespace: str) -> tuple[list[QueueDepth], int]:
-    """Depth of every queue and the number of live workers (heartbeat within 60 s)."""
+    """Depth of every queue and the number of live worker processes."""
     in_progress: dict[str, int] = dict.fromkeys(QUEUES, 0)
     for key in client.scan_iter(match=acks_pattern(namespace), count=500):
         name = key.decode() if isinstance(key, bytes) else str(key)
@@ -69,8 +68,8 @@ def queue_depths(client: Any, namespace: str) -> tuple[list[QueueDepth], int]:
         QueueDepth(q, counts[i * 3], counts[i * 3 + 1], in_progress[q], counts[i * 3 + 2])
         for i, q in enumerate(QUEUES)
     ]
-    cutoff_ms = int((time.time() - 60) * 1000)
-    workers = int(client.zcount(heartbeats_key(namespace), cutoff_ms, "+inf"))
+    # Worker processes only (the web tier's enqueues also beat Dramatiq's heartbeat set).
+    workers = sum(1 for _ in client.scan_iter(match=workers_pattern(namespace), count=500))
     return depths, workers
 
 

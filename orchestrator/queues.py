@@ -27,3 +27,12 @@ def heartbeats_key(namespace: str) -> str:
 
 def acks_pattern(namespace: str) -> str:
     return f"{namespace}:__acks__.*"
+
+
+def worker_key(namespace: str, worker: str) -> str:
+    """Liveness key of one worker process (written by the worker heartbeat middleware)."""
+    return f"{namespace}:__orchestrator_workers__:{worker}"
+
+
+def workers_pattern(namespace: str) -> str:
+    return f"{namespace}:__orchestrator_workers__:*"

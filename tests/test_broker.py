@@ -253,3 +253,25 @@ def test_dead_letter_list_paginates(
         "/api/v1/admin/jobs/dead", headers=AUTH, query_string="cursor=-4"
     )
     assert bad_cursor.status_code == 422
+
+
+def test_workers_alive_counts_worker_processes_not_enqueuers(
+    worker_broker: dramatiq.Broker,
+    run_worker: Callable[[], dramatiq.Worker],
+    services: Any,
+    settings: Settings,
+) -> None:
+    from orchestrator.dead_letters import queue_depths
+
+    web_broker = create_broker(settings, role="web")
+    for _ in range(3):
+        web_broker.enqueue(
+            dramatiq.Message(
+                queue_name="default", actor_name="nobody", args=(), kwargs={}, options={}
+            )
+        )
+    assert queue_depths(services.redis, services.namespace)[1] == 0
+    worker = run_worker()
+    wait_for(lambda: queue_depths(services.redis, services.namespace)[1] == 1)
+    worker.stop()
+    assert queue_depths(services.redis, services.namespace)[1] == 0

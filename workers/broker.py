@@ -30,6 +30,7 @@ from redis.retry import Retry
 from orchestrator.queues import QUEUES
 from orchestrator.settings import Settings
 from workers.middleware.failure_recorder import FailureRecorder
+from workers.middleware.heartbeat import WorkerHeartbeat
 from workers.middleware.message_context import MessageContext
 from workers.middleware.resources import WorkerResources
 from workers.retry_policy import make_retry_when
@@ -87,7 +88,11 @@ def create_broker(
         if pool is None:
             raise ValueError("a worker broker needs the Postgres pool")
         resources = WorkerResources(pool)
-        middleware += [resources, FailureRecorder(resources.open)]
+        middleware += [
+            resources,
+            FailureRecorder(resources.open),
+            WorkerHeartbeat(namespace or settings.orchestrator_redis_namespace),
+        ]
         if prometheus is None or prometheus:
             from dramatiq.middleware.prometheus import Prometheus
 
