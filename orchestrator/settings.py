@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     orchestrator_db_pool_size: int = Field(default=10, ge=1, le=200)
     orchestrator_statement_timeout_ms: int = Field(default=15_000, ge=100)
     orchestrator_peer_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    orchestrator_config_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
     orchestrator_worker_shutdown_timeout_seconds: int = Field(default=30, ge=1, le=3600)
     orchestrator_log_level: str = "INFO"
 

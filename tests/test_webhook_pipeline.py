@@ -371,3 +371,38 @@ def test_agent_calls_go_only_to_the_agent_api_or_the_derived_dedicated_url(
     event = final_event(db, send(stack["client"], "generic").json["event_id"])
     assert event["status"] == "dispatched"
     assert len(agent.runs_snapshot()) == 1
+
+
+def test_config_service_answers_are_cached_per_team(
+    stack: dict[str, Any], db: Any, config_service: ConfigServiceStandIn
+) -> None:
+    first = send(stack["client"], "generic").json["event_id"]
+    assert final_event(db, first)["status"] == "dispatched"  # fills the caches
+    ids = [send(stack["client"], "generic").json["event_id"] for _ in range(3)]
+    for event_id in ids:
+        assert final_event(db, event_id)["status"] == "dispatched"
+    paths = [c.path for c in config_service.calls]
+    assert paths.count("/api/v1/internal/routing/lookup") == 1
+    assert sum(p.endswith("/impersonation-token") for p in paths) == 1
+    assert paths.count("/api/v1/config/me") == 1
+
+
+def test_without_the_cache_every_event_asks_again(
+    stack: dict[str, Any],
+    db: Any,
+    config_service: ConfigServiceStandIn,
+    services: Any,
+) -> None:
+    from orchestrator.events import pipeline
+
+    settings = stack["settings"].model_copy(update={"orchestrator_config_cache_seconds": 0})
+    deps = build_deps(settings, services.pool, namespace=services.namespace)
+    ids = [send(stack["client"], "generic").json["event_id"] for _ in range(2)]
+    for event_id in ids:
+        final_event(db, event_id)
+    db.execute("UPDATE orchestrator_webhook_events SET status = 'queued', agent_run_id = NULL")
+    before = len(config_service.calls)
+    for event_id in ids:
+        pipeline.process(deps, event_id, is_last_attempt=False)
+    lookups = [c.path for c in config_service.calls[before:]]
+    assert lookups.count("/api/v1/internal/routing/lookup") == 2

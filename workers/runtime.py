@@ -46,7 +46,9 @@ def build_deps(
         settings=settings,
         pool=pool,
         config=ConfigServiceWorkerCalls(
-            client, settings.orchestrator_internal_admin_token.get_secret_value()
+            client,
+            settings.orchestrator_internal_admin_token.get_secret_value(),
+            cache_seconds=settings.orchestrator_config_cache_seconds,
         ),
         agent=AgentClient(),
         sources=lambda name: source_by_name(settings, name),

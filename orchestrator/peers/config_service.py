@@ -5,9 +5,12 @@ This issue needs `GET /api/v1/auth/me`; later capabilities add their calls here.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 import httpx
+from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import PeerRejected, PeerUnavailable, status_is_transient
@@ -118,15 +121,49 @@ INTERNAL = {"X-Internal-Service": "orchestrator"}
 
 class ConfigServiceWorkerCalls:
     """The calls workers make with `ORCHESTRATOR_INTERNAL_ADMIN_TOKEN` (admin routes)
-    or `X-Internal-Service` (internal routes). Every answer is read through a model."""
+    or `X-Internal-Service` (internal routes). Every answer is read through a model.
 
-    def __init__(self, client: ConfigServiceClient, admin_token: str) -> None:
-        self._http = client._http
+    Answers are cached per process for `cache_seconds` (routing, effective config) and
+    for ten minutes (impersonation tokens, valid fifteen): without it three of the four
+    HTTP calls an event costs would repeat for every event of a busy team. A routing or
+    config change therefore reaches the workers within `cache_seconds`.
+    """
+
+    IMPERSONATION_SECONDS = 600.0
+
+    def __init__(
+        self, client: ConfigServiceClient, admin_token: str, *, cache_seconds: float = 30.0
+    ) -> None:
+        self._http = client._http  # one connection pool per process
         self._admin = {"Authorization": f"Bearer {admin_token}"}
+        self._cache_seconds = cache_seconds
+        ttl = max(cache_seconds, 1e-9)
+        self._routing: TTLCache[Any, RoutingMatch] = TTLCache(10_000, ttl)
+        self._configs: TTLCache[str, EffectiveConfig] = TTLCache(10_000, ttl)
+        self._tokens: TTLCache[tuple[str, str], str] = TTLCache(10_000, self.IMPERSONATION_SECONDS)
+        self._lock = threading.Lock()
+
+    def _cached(
+        self, cache: TTLCache[Any, Any], key: Any, load: Callable[[], T], *, always: bool = False
+    ) -> T:
+        if self._cache_seconds <= 0 and not always:
+            return load()
+        with self._lock:
+            if key in cache:
+                hit: T = cache[key]
+                return hit
+        value = load()
+        with self._lock:
+            cache[key] = value
+        return value
 
     def routing_lookup(
         self, identifiers: dict[str, str], org_id: str | None = None
     ) -> RoutingMatch:
+        key = (tuple(sorted(identifiers.items())), org_id)
+        return self._cached(self._routing, key, lambda: self._routing_lookup(identifiers, org_id))
+
+    def _routing_lookup(self, identifiers: dict[str, str], org_id: str | None) -> RoutingMatch:
         body: dict[str, Any] = {"identifiers": identifiers}
         if org_id:
             body["org_id"] = org_id
@@ -134,6 +171,14 @@ class ConfigServiceWorkerCalls:
         return _model(RoutingMatch, data, "routing lookup")
 
     def impersonation_token(self, org_id: str, team_node_id: str) -> str:
+        return self._cached(
+            self._tokens,
+            (org_id, team_node_id),
+            lambda: self._impersonation_token(org_id, team_node_id),
+            always=True,
+        )
+
+    def _impersonation_token(self, org_id: str, team_node_id: str) -> str:
         data = self._call(
             "POST",
             f"/api/v1/admin/orgs/{org_id}/teams/{team_node_id}/impersonation-token",
@@ -145,6 +190,9 @@ class ConfigServiceWorkerCalls:
         return token
 
     def effective_config(self, team_token: str) -> EffectiveConfig:
+        return self._cached(self._configs, team_token, lambda: self._effective_config(team_token))
+
+    def _effective_config(self, team_token: str) -> EffectiveConfig:
         data = self._call(
             "GET", "/api/v1/config/me", headers={"Authorization": f"Bearer {team_token}"}
         )
@@ -172,6 +220,7 @@ class ConfigServiceWorkerCalls:
 
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def _model(model: type[M], data: Any, what: str) -> M:
