@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from orchestrator.pagination import decode_cursor, encode_cursor
-from orchestrator.redaction import redact
+from orchestrator.redaction import MASK, is_secret_key
 from orchestrator.timestamps import UtcDateTime
 from orchestrator.webhooks.model import ParsedEvent
 
@@ -73,6 +73,39 @@ def jsonb_safe(value: Any) -> Any:
     return value
 
 
+def storable(value: Any) -> tuple[Any, bool]:
+    """One walk over a payload: credential-named fields masked, characters Postgres
+    cannot hold replaced. Returns (value, whether anything changed)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        changed = False
+        for key, item in value.items():
+            new_key, key_changed = storable(key)
+            if isinstance(key, str) and is_secret_key(key) and item not in (None, ""):
+                out[new_key] = MASK
+                changed = True
+                continue
+            new_item, item_changed = storable(item)
+            out[new_key] = new_item
+            changed = changed or key_changed or item_changed
+        return out, changed
+    if isinstance(value, list):
+        items = [storable(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    if isinstance(value, str) and _UNSTORABLE.search(value):
+        return _UNSTORABLE.sub("\ufffd", value), True
+    return value, False
+
+
+def stored_payload(parsed: ParsedEvent) -> Any:
+    """The payload as stored: its original JSON text when nothing needed changing (no
+    re-encoding), else the masked and cleaned value."""
+    value, changed = storable(parsed.payload)
+    if not changed and parsed.raw_json is not None:
+        return Jsonb(parsed.payload, dumps=lambda _obj: parsed.raw_json or "")
+    return Jsonb(value)
+
+
 def _history(status: str, detail: str | None = None) -> Jsonb:
     entry: dict[str, Any] = {"status": status}
     if detail:
@@ -98,7 +131,7 @@ def insert(
             jsonb_safe(parsed.delivery_key),
             jsonb_safe(parsed.event_type),
             Jsonb(headers),
-            Jsonb(jsonb_safe(redact(parsed.payload))),
+            stored_payload(parsed),
             Jsonb(jsonb_safe(parsed.routing)),
         ),
     ).fetchone()

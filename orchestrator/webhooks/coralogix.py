@@ -15,6 +15,7 @@ from orchestrator.webhooks.model import (
     SignatureInvalid,
     Trigger,
     any_digest_matches,
+    body_text,
     json_object,
     string_or_none,
 )
@@ -58,7 +59,11 @@ class Coralogix:
             routing["service"] = service
         action = string_or_none(payload.get("alert_action")) or "unknown"
         return ParsedEvent(
-            hashlib.sha256(inbound.body).hexdigest(), f"alert.{action}"[:128], payload, routing
+            hashlib.sha256(inbound.body).hexdigest(),
+            f"alert.{action}"[:128],
+            payload,
+            routing,
+            raw_json=body_text(inbound.body),
         )
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:

@@ -13,6 +13,7 @@ from orchestrator.webhooks.model import (
     IncompletePayload,
     ParsedEvent,
     Trigger,
+    body_text,
     json_object,
     string_or_none,
 )
@@ -37,7 +38,9 @@ class Generic:
             raise IncompletePayload("`routing` must be an object of string identifiers")
         routing = {k: v.strip() for k, v in routing_in.items() if v.strip()}
         event_type = string_or_none(payload.get("event_type")) or "generic"
-        return ParsedEvent(key, event_type[:128], payload, routing)
+        return ParsedEvent(
+            key, event_type[:128], payload, routing, raw_json=body_text(inbound.body)
+        )
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         message = payload.get("message")

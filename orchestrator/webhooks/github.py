@@ -20,6 +20,7 @@ from orchestrator.webhooks.model import (
     SignatureInvalid,
     Trigger,
     any_digest_matches,
+    body_text,
     dig,
     json_object,
     string_or_none,
@@ -60,7 +61,13 @@ class GitHub:
         if repo:
             routing["github_repo"] = repo
         event_type = f"{event}.{action}" if action else event
-        return ParsedEvent(f"{hook[:64]}:{delivery[:128]}", event_type[:128], payload, routing)
+        return ParsedEvent(
+            f"{hook[:64]}:{delivery[:128]}",
+            event_type[:128],
+            payload,
+            routing,
+            raw_json=body_text(inbound.body),
+        )
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         event, _, action = event_type.partition(".")

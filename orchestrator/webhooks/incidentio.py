@@ -11,6 +11,7 @@ from orchestrator.webhooks.model import (
     Inbound,
     ParsedEvent,
     Trigger,
+    body_text,
     dig,
     json_object,
     string_or_none,
@@ -93,7 +94,13 @@ class IncidentIo:
         payload = json_object(inbound.body)
         key = delivery_key(inbound)
         event_type = string_or_none(payload.get("event_type")) or "unknown"
-        return ParsedEvent(key, event_type[:128], payload, routing_identifiers(event_type, payload))
+        return ParsedEvent(
+            key,
+            event_type[:128],
+            payload,
+            routing_identifiers(event_type, payload),
+            raw_json=body_text(inbound.body),
+        )
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         if not ("alert_created" in event_type or "incident_created" in event_type):

@@ -71,6 +71,9 @@ class ParsedEvent:
     routing: dict[str, str]
     # Answered at once and not stored (Slack's url_verification challenge).
     inline_response: dict[str, Any] | None = None
+    # The payload's JSON text exactly as received, when the whole body was the payload:
+    # stored as is when nothing in it needs masking (no re-encoding on the hot path).
+    raw_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,14 @@ def dig(data: Any, *path: str) -> Any:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def body_text(body: bytes) -> str | None:
+    """The body as UTF-8 text, or None (json accepts UTF-16/32 too; Postgres wants UTF-8)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def json_object(body: bytes | str, *, what: str = "the body") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from orchestrator.webhooks.model import (
     SignatureInvalid,
     Trigger,
     any_digest_matches,
+    body_text,
     dig,
     json_object,
     string_or_none,
@@ -56,7 +57,9 @@ class PagerDuty:
         if service:
             routing["pagerduty_service_id"] = service
         event_type = string_or_none(event.get("event_type")) or "unknown"
-        return ParsedEvent(key[:200], event_type[:128], payload, routing)
+        return ParsedEvent(
+            key[:200], event_type[:128], payload, routing, raw_json=body_text(inbound.body)
+        )
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         if event_type not in self.trigger_events:

@@ -24,6 +24,7 @@ from orchestrator.webhooks.model import (
     ParsedEvent,
     SignatureInvalid,
     Trigger,
+    body_text,
     dig,
     json_object,
     string_or_none,
@@ -83,7 +84,7 @@ class SlackEvents:
         channel = string_or_none(event.get("channel"))
         if channel:
             routing["slack_channel_id"] = channel
-        return ParsedEvent(event_id, event_type, payload, routing)
+        return ParsedEvent(event_id, event_type, payload, routing, raw_json=body_text(inbound.body))
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         event = payload.get("event") or {}
