@@ -60,41 +60,35 @@ class EventDetail(EventSummary):
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def jsonb_safe(value: Any) -> Any:
-    """Postgres text and JSONB cannot hold U+0000 or lone surrogates: replace them (in
-    keys and strings) with U+FFFD rather than refuse a delivery whose signature was
-    valid."""
-    if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {jsonb_safe(k): jsonb_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonb_safe(v) for v in value]
-    return value
-
-
-def storable(value: Any) -> tuple[Any, bool]:
-    """One walk over a payload: credential-named fields masked, characters Postgres
-    cannot hold replaced. Returns (value, whether anything changed)."""
+def storable(value: Any, *, mask: bool = True) -> tuple[Any, bool]:
+    """One walk: characters Postgres text and JSONB cannot hold (U+0000, lone
+    surrogates) become U+FFFD — rather than refusing a delivery whose signature was
+    valid — and, with `mask`, credential-named fields are masked. Returns (value,
+    whether anything changed)."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         changed = False
         for key, item in value.items():
-            new_key, key_changed = storable(key)
-            if isinstance(key, str) and is_secret_key(key) and item not in (None, ""):
+            new_key, key_changed = storable(key, mask=mask)
+            if mask and isinstance(key, str) and is_secret_key(key) and item not in (None, ""):
                 out[new_key] = MASK
                 changed = True
                 continue
-            new_item, item_changed = storable(item)
+            new_item, item_changed = storable(item, mask=mask)
             out[new_key] = new_item
             changed = changed or key_changed or item_changed
         return out, changed
     if isinstance(value, list):
-        items = [storable(v) for v in value]
+        items = [storable(v, mask=mask) for v in value]
         return [v for v, _ in items], any(c for _, c in items)
     if isinstance(value, str) and _UNSTORABLE.search(value):
         return _UNSTORABLE.sub("\ufffd", value), True
     return value, False
+
+
+def jsonb_safe(value: Any) -> Any:
+    """`value` with only the unstorable characters replaced (ids, routing)."""
+    return storable(value, mask=False)[0]
 
 
 def stored_payload(parsed: ParsedEvent) -> Any:
