@@ -109,12 +109,14 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     _auto_migrate(settings)
     from orchestrator.db.pool import create_pool
     from orchestrator.logs import configure_logging
-    from scheduler.main import default_tasks, run
+    from scheduler.main import SchedulerMetrics, default_tasks, run
 
     configure_logging("scheduler", settings.orchestrator_log_level)
+    metrics = SchedulerMetrics()
+    tasks = default_tasks(settings, metrics)  # no cluster configuration: exit 2 here
     pool = create_pool(settings, name="scheduler", min_size=1)
     pool.open(wait=False)
-    return run(settings, pool, default_tasks(settings))
+    return run(settings, pool, tasks, metrics)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from falcon import testing
 from orchestrator.db.migrations import apply
 from orchestrator.devstack.config_service import ConfigServiceStandIn
 from orchestrator.devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from orchestrator.devstack.kubernetes import KubernetesStandIn
 from orchestrator.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,6 +128,24 @@ def config_service() -> Iterator[ConfigServiceStandIn]:
     standin = ConfigServiceStandIn().start()
     yield standin  # type: ignore[misc]
     standin.stop()
+
+
+@pytest.fixture
+def kube() -> Iterator[KubernetesStandIn]:
+    """The Kubernetes API stand-in, served over HTTP to the official client."""
+    standin = KubernetesStandIn().start()
+    yield standin  # type: ignore[misc]
+    standin.stop()
+
+
+K8S_NAMESPACE = "incidentfox"
+
+
+@pytest.fixture
+def kubeconfig(kube: KubernetesStandIn, tmp_path: Path) -> str:
+    path = tmp_path / "kubeconfig"
+    path.write_text(kube.kubeconfig(K8S_NAMESPACE))
+    return str(path)
 
 
 @pytest.fixture

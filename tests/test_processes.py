@@ -58,8 +58,10 @@ def base_env(
     namespace: str,
     config_service: ConfigServiceStandIn,
     secret_key: str,
+    kubeconfig: str,
 ) -> dict[str, str]:
     return process_env(
+        KUBECONFIG=kubeconfig,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         CONFIG_SERVICE_URL=config_service.url,

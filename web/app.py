@@ -27,7 +27,7 @@ from web import errors, middleware
 from web.intake import EventIntake
 from web.metrics import WebMetrics
 from web.openapi import build_document
-from web.resources import audit, events, health, internal, jobs, webhooks
+from web.resources import audit, events, health, internal, jobs, schedules, webhooks
 from web.services import Services
 
 
@@ -114,6 +114,11 @@ def create_app(
             "/api/v1/admin/webhooks/events/{event_id}/replay",
             events.EventReplay(services, authenticator),
         ),
+    ]
+    team = "/api/v1/admin/orgs/{org_id}/teams/{team_node_id}"
+    routes += [
+        (f"{team}/schedules", schedules.Schedules(services, authenticator)),
+        (f"{team}/schedules/{{schedule_id}}", schedules.ScheduleItem(services, authenticator)),
     ]
     routes.append(
         ("/openapi.json", health.OpenApi(lambda: build_document(routes, version=_version())))

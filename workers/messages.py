@@ -19,3 +19,22 @@ def webhook_event(event_id: str) -> Message[Any]:
         kwargs={},
         options={},
     )
+
+
+# Actors of the provisioning capability; the scheduler's relay re-enqueues their runs.
+RUN_PROVISIONING = "run_provisioning"
+RUN_AGENT = "run_agent"
+
+
+def provisioning_run(run_id: str) -> Message[Any]:
+    return Message(
+        queue_name="provisioning",
+        actor_name=RUN_PROVISIONING,
+        args=(run_id,),
+        kwargs={},
+        options={},
+    )
+
+
+def agent_run(run_id: str) -> Message[Any]:
+    return Message(queue_name="agents", actor_name=RUN_AGENT, args=(run_id,), kwargs={}, options={})
