@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -207,6 +208,54 @@ def db(services: Any) -> Iterator[psycopg.Connection[Any]]:
 # -- helpers for tests that start real processes ------------------------------------------
 
 
+def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    """Signal the leader only, as Kubernetes does (PID 1 of the container); the group
+    is killed afterwards only if it outlives the grace period."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture
+def base_env(
+    database_url: str,
+    redis_url: str,
+    namespace: str,
+    config_service: ConfigServiceStandIn,
+    secret_key: str,
+    kubeconfig: str,
+) -> dict[str, str]:
+    return process_env(
+        KUBECONFIG=kubeconfig,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        CONFIG_SERVICE_URL=config_service.url,
+        ORCHESTRATOR_SECRET_KEY=secret_key,
+        ORCHESTRATOR_REDIS_NAMESPACE=namespace,
+        AGENT_API_URL="http://127.0.0.1:9",
+        AI_PIPELINE_API_URL="http://127.0.0.1:9",
+        ORCHESTRATOR_INTERNAL_ADMIN_TOKEN="internal-admin",
+        AI_PIPELINE_IMAGE="pipeline:test",
+        ORCHESTRATOR_RECONCILE_INTERVAL_SECONDS="1",
+    )
+
+
 def process_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
@@ -253,9 +302,11 @@ __all__ = [
     "gateway",
     "gateway_settings",
     "make_settings",
+    "metric_total",
     "port_is_open",
     "process_env",
     "stack",
+    "stop",
     "wait_http",
     "with_database",
 ]

@@ -24,55 +24,18 @@ import pytest
 import redis
 
 from orchestrator.dead_letters import queue_depths
-from orchestrator.devstack.config_service import ConfigServiceStandIn
 from orchestrator.exclusive import run_exclusively
 from tests.conftest import (
     ORCHESTRATOR_BIN,
     free_port,
+    metric_total,
     port_is_open,
     process_env,
+    stop,
     wait_http,
 )
 
 pytestmark = pytest.mark.slow
-
-
-def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-    """Signal the leader only, as Kubernetes does (PID 1 of the container); the group
-    is killed afterwards only if it outlives the grace period."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=timeout)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-@pytest.fixture
-def base_env(
-    database_url: str,
-    redis_url: str,
-    namespace: str,
-    config_service: ConfigServiceStandIn,
-    secret_key: str,
-    kubeconfig: str,
-) -> dict[str, str]:
-    return process_env(
-        KUBECONFIG=kubeconfig,
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        CONFIG_SERVICE_URL=config_service.url,
-        ORCHESTRATOR_SECRET_KEY=secret_key,
-        ORCHESTRATOR_REDIS_NAMESPACE=namespace,
-        AGENT_API_URL="http://127.0.0.1:9",
-        AI_PIPELINE_API_URL="http://127.0.0.1:9",
-        ORCHESTRATOR_INTERNAL_ADMIN_TOKEN="internal-admin",
-        AI_PIPELINE_IMAGE="pipeline:test",
-        ORCHESTRATOR_RECONCILE_INTERVAL_SECONDS="1",
-    )
 
 
 @pytest.fixture
@@ -92,16 +55,6 @@ def gunicorn(base_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
     yield url, metrics_dir
     assert stop(proc) == 0
     assert not port_is_open(port)
-
-
-def metric_total(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_gunicorn_metrics_sum_across_workers_with_route_templates(

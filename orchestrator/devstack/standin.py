@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -42,7 +42,7 @@ class Request:
 @dataclass
 class Response:
     status: int
-    body: Any = None
+    body: Any = None  # serialized as JSON; bytes are sent as they are (already JSON)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -97,7 +97,7 @@ class StandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> StandIn:
+    def start(self) -> Self:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -135,7 +135,7 @@ class StandIn:
             if active and faults.drop:
                 raise ConnectionAbortedError("fault: dropped connection")
             if active and faults.status:
-                return Response(faults.status, {"detail": "injected fault"})
+                return self.fault_response(req, faults.status)
         allowed = []
         for method, pattern, handler in self._routes:
             match = pattern.match(req.path)
@@ -146,8 +146,15 @@ class StandIn:
                 req.params = match.groupdict()
                 return handler(req)
         if allowed:
-            return Response(405, {"detail": "Method Not Allowed"})
+            return self.method_not_allowed(req, allowed)
         return self.not_found(req)
+
+    # Hooks for a peer whose errors have another shape than FastAPI's `{"detail": ...}`.
+    def fault_response(self, req: Request, status: int) -> Response:
+        return Response(status, {"detail": "injected fault"})
+
+    def method_not_allowed(self, req: Request, allowed: list[str]) -> Response:
+        return Response(405, {"detail": "Method Not Allowed"})
 
     def not_found(self, req: Request) -> Response:
         return Response(404, {"detail": "Not Found"})
@@ -187,7 +194,12 @@ class StandIn:
                     self.close_connection = True
                     self.connection.close()
                     return
-                payload = b"" if resp.body is None else json.dumps(resp.body).encode()
+                if resp.body is None:
+                    payload = b""
+                elif isinstance(resp.body, bytes):  # already JSON
+                    payload = resp.body
+                else:
+                    payload = json.dumps(resp.body).encode()
                 self.send_response(resp.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -79,6 +79,10 @@ class _Live:
 CREATE, CHANGED, DRIFT, VERIFY, RECREATE = "create", "changed", "drift", "verify", "recreate"
 
 
+class _Skipped(Exception):
+    """A write not started because the scheduler is stopping."""
+
+
 @dataclass(frozen=True)
 class _Write:
     why: str
@@ -196,7 +200,11 @@ class Reconciler:
         return writes, results
 
     # -- writing ----------------------------------------------------------------------
-    def _write(self, write: _Write) -> dict[str, Any] | None:
+    def _write(self, write: _Write, should_stop: Callable[[], bool]) -> dict[str, Any] | None:
+        if should_stop():
+            # Checked as each write starts, not when it is queued: every write is queued
+            # at once, and a stopping scheduler must leave after those in flight.
+            raise _Skipped
         if write.row is None:
             self._api.delete(CRONJOB, write.name)
             return None
@@ -214,13 +222,13 @@ class Reconciler:
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="reconcile") as pool:
             futures: list[tuple[_Write, Future[dict[str, Any] | None]]] = []
             for write in writes:
-                if should_stop():
-                    report.stopped = True
-                    break
-                futures.append((write, pool.submit(self._write, write)))
+                futures.append((write, pool.submit(self._write, write, should_stop)))
             for write, future in futures:
                 try:
                     answer = future.result()
+                except _Skipped:
+                    report.stopped = True
+                    continue
                 except OrchestratorError as exc:
                     report.errors += 1
                     results += self._failed(write, exc)
