@@ -337,13 +337,25 @@ class DevStack:
             f"    curl -s {url}/ready\n"
             f"    curl -s -H 'Authorization: Bearer {token}' {url}/api/v1/admin/jobs/queues\n"
             f"    curl -s -H 'Authorization: Bearer {token}' {url}/api/v1/admin/audit\n"
-            f"    curl -s {url}/openapi.json | python -m json.tool | less\n\n"
+            f"    curl -s {url}/openapi.json | python -m json.tool | less\n"
+            f"    curl -s -X POST -H 'Authorization: Bearer {token}'"
+            f" -H 'Content-Type: application/json'"
+            f' -d \'{{"schedule_type":"ingestion","cron_expression":"0 */6 * * *"}}\''
+            f" {url}/api/v1/admin/orgs/demo/teams/demo-team/schedules\n"
+            f"      (the CronJob appears in the Kubernetes stand-in within a second:"
+            f" {self._kube_list_hint()})\n\n"
             f"  Send a signed sample webhook event (other sources: "
             f"orchestrator webhook send --help):\n"
             f"    {self._send_example(env)}\n"
             f"  dev webhook secrets of every source: {self.dir / 'secrets.json'}\n\n"
             f"  Ctrl-C stops everything.\n"
         )
+
+    def _kube_list_hint(self) -> str:
+        kube = next((s for s in self._standins if s.name == "kubernetes"), None)
+        if kube is None:
+            return "kubectl get cronjobs"
+        return f"curl -s {kube.url}/apis/batch/v1/namespaces/{self.settings.k8s_namespace}/cronjobs"
 
     def _send_example(self, env: dict[str, str]) -> str:
         """A `webhook send` command that works as pasted: the dev URL, and the dev
