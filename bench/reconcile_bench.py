@@ -66,7 +66,7 @@ def insert_rows(dsn: str, n: int) -> None:
             "INSERT INTO orchestrator_pipeline_schedules"
             " (id, org_id, team_node_id, schedule_type, cron_expression, timezone)"
             " SELECT gen_random_uuid(), 'org-' || (i / 100), 'team-' || i, 'ingestion',"
-            " (i % 60) || ' * * * *', 'UTC' FROM generate_series(1, %s) AS i",
+            " (i %% 60) || ' * * * *', 'UTC' FROM generate_series(1, %s) AS i",
             (n,),
         )
 

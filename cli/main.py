@@ -134,6 +134,12 @@ def cmd_webhook_send(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_provision(args: argparse.Namespace) -> int:
+    from cli.provision import run
+
+    return run(args)
+
+
 def _bind(value: str) -> str:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -202,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.webhook_send import add_webhook_commands
 
     add_webhook_commands(sub, cmd_webhook_send)
+
+    from cli.provision import add_provision_commands
+
+    add_provision_commands(sub, cmd_provision)
     return parser
 
 

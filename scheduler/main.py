@@ -34,7 +34,7 @@ from psycopg_pool import ConnectionPool
 
 from orchestrator.exclusive import run_exclusively
 from orchestrator.k8s.client import KubernetesApi
-from orchestrator.schedules.cronjob import CronJobTemplate
+from orchestrator.schedules.cronjob import template_from_settings
 from orchestrator.schedules.listener import ChangeListener
 from orchestrator.schedules.reconcile import Reconciler, ReconcileReport
 from orchestrator.settings import InvalidSetting, Settings
@@ -72,14 +72,6 @@ def kubernetes_api(settings: Settings) -> KubernetesApi:
         ) from None
 
 
-def cronjob_template(settings: Settings) -> CronJobTemplate:
-    return CronJobTemplate(
-        namespace=settings.k8s_namespace,
-        image=settings.ai_pipeline_image or "",
-        config_service_url=settings.config_service_url or "",
-    )
-
-
 def default_tasks(settings: Settings, metrics: SchedulerMetrics | None = None) -> TickTasks:
     """The passes of every tick: relay stuck events and runs, prune old bodies, then
     reconcile schedules with CronJobs (last, so its row updates commit at once)."""
@@ -91,7 +83,7 @@ def default_tasks(settings: Settings, metrics: SchedulerMetrics | None = None) -
         settings, role="web", client=redis_client(settings.redis_dsn, timeout=2.0, retry=False)
     )
     api = kubernetes_api(settings)
-    reconciler = Reconciler(api, cronjob_template(settings))
+    reconciler = Reconciler(api, template_from_settings(settings))
     stopping = threading.Event()
     older = settings.orchestrator_relay_after_seconds
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -300,3 +301,14 @@ def test_credentials_inside_payloads_are_masked_when_stored(
     stored = row(db, send(gateway, "slack").json["event_id"])["payload"]
     assert stored["token"] == "***"
     assert stored["event"]["channel"] == published["event"]["channel"]
+
+
+def test_a_forged_cursor_is_a_422_not_a_500(client: Any, admin_token: str) -> None:
+    from orchestrator.pagination import encode_cursor
+
+    forged = encode_cursor(datetime.now(UTC), "not-a-uuid")
+    for path in ("/api/v1/admin/webhooks/events", "/api/v1/admin/provision/runs"):
+        answer = client.simulate_get(
+            path, params={"cursor": forged}, headers={"Authorization": f"Bearer {admin_token}"}
+        )
+        assert answer.status_code == 422, (path, answer.text)

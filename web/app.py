@@ -27,7 +27,17 @@ from web import errors, middleware
 from web.intake import EventIntake
 from web.metrics import WebMetrics
 from web.openapi import build_document
-from web.resources import audit, events, health, internal, jobs, schedules, webhooks
+from web.resources import (
+    agent_runs,
+    audit,
+    events,
+    health,
+    internal,
+    jobs,
+    provisioning,
+    schedules,
+    webhooks,
+)
 from web.services import Services
 
 
@@ -114,6 +124,19 @@ def create_app(
             "/api/v1/admin/webhooks/events/{event_id}/replay",
             events.EventReplay(services, authenticator),
         ),
+    ]
+    routes += [
+        ("/api/v1/admin/provision/team", provisioning.ProvisionTeam(services, authenticator)),
+        ("/api/v1/admin/provision/runs", provisioning.Runs(services, authenticator)),
+        ("/api/v1/admin/provision/runs/{run_id}", provisioning.Run(services, authenticator)),
+    ]
+    routes += [
+        (
+            "/api/v1/admin/agents/run",
+            agent_runs.AgentRunStart(services, authenticator, settings),
+        ),
+        ("/api/v1/admin/agents/runs", agent_runs.AgentRuns(services, authenticator)),
+        ("/api/v1/admin/agents/runs/{run_id}", agent_runs.AgentRunItem(services, authenticator)),
     ]
     team = "/api/v1/admin/orgs/{org_id}/teams/{team_node_id}"
     routes += [

@@ -48,7 +48,12 @@ class WebServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from web.app import build_services, create_app
 
-        return create_app(self._settings, build_services(self._settings))
+        # The app sizes its `Prefer: wait` budget from the threads really in use, which
+        # `--threads` may have set apart from `ORCHESTRATOR_WEB_THREADS`.
+        settings = self._settings.model_copy(
+            update={"orchestrator_web_threads": self._overrides["threads"]}
+        )
+        return create_app(settings, build_services(settings))
 
 
 def _logconfig() -> dict[str, Any]:

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import redis
+from cryptography.fernet import Fernet
 from dramatiq.brokers.redis import RedisBroker
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
@@ -24,6 +26,14 @@ class Services:
     broker: RedisBroker
     config_service: ConfigServiceClient
     namespace: str
+
+    @cached_property
+    def fernet(self) -> Fernet:
+        """Decrypts a run's new team token for its one delivering read."""
+        key = self.settings.orchestrator_secret_key
+        if key is None:
+            raise RuntimeError("ORCHESTRATOR_SECRET_KEY is required by the web tier")
+        return Fernet(key.get_secret_value().encode())
 
     def close(self) -> None:
         self.pool.close()

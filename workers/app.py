@@ -11,7 +11,7 @@ from orchestrator.logs import configure_logging
 from orchestrator.settings import load_settings
 from workers.actors import register_all
 from workers.broker import create_broker
-from workers.runtime import build_deps
+from workers.runtime import build_deps, build_provisioning_deps
 
 settings = load_settings()
 configure_logging("worker", settings.orchestrator_log_level)
@@ -19,4 +19,4 @@ pool = create_pool(settings, name="worker", min_size=1)
 broker = create_broker(settings, role="worker", pool=pool)
 dramatiq.set_broker(broker)
 
-register_all(broker, build_deps(settings, pool))
+register_all(broker, build_deps(settings, pool), build_provisioning_deps(settings, pool))

@@ -4,18 +4,25 @@ token, the agent client, the per-team dispatch limit, the webhook sources."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any
 
+from cryptography.fernet import Fernet
 from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from orchestrator.errors import PermanentError
 from orchestrator.events.pipeline import PipelineDeps
+from orchestrator.k8s.client import KubernetesApi
 from orchestrator.peers.agent import AgentClient
+from orchestrator.peers.ai_pipeline import AiPipelineClient
 from orchestrator.peers.config_service import ConfigServiceClient, ConfigServiceWorkerCalls
+from orchestrator.provisioning.steps import ProvisioningDeps
+from orchestrator.schedules.cronjob import template_from_settings
 from orchestrator.settings import Settings
 from orchestrator.webhooks.registry import source_by_name
 
@@ -55,4 +62,53 @@ def build_deps(
         dispatch_limit=team_dispatch_limit(
             settings, namespace or settings.orchestrator_redis_namespace
         ),
+    )
+
+
+def build_provisioning_deps(
+    settings: Settings, pool: ConnectionPool[Connection[Any]]
+) -> ProvisioningDeps:
+    """What the provisioning actor needs. The Kubernetes client is built on first use,
+    so a worker without cluster configuration still serves every other queue; a run
+    that needs the cluster then fails with the reason."""
+    assert settings.config_service_url and settings.orchestrator_internal_admin_token
+    assert settings.ai_pipeline_api_url and settings.orchestrator_secret_key
+    admin_token = settings.orchestrator_internal_admin_token.get_secret_value()
+    client = ConfigServiceClient(
+        settings.config_service_url, timeout=settings.orchestrator_peer_timeout_seconds
+    )
+    kube: list[KubernetesApi] = []
+    lock = threading.Lock()
+
+    def kubernetes() -> KubernetesApi:
+        with lock:
+            if not kube:
+                try:
+                    kube.append(
+                        KubernetesApi.from_kubeconfig(
+                            settings.kubeconfig,
+                            settings.k8s_namespace,
+                            timeout_seconds=max(settings.orchestrator_peer_timeout_seconds, 10),
+                        )
+                    )
+                except Exception as exc:
+                    raise PermanentError(
+                        "no usable Kubernetes configuration (KUBECONFIG or in-cluster):"
+                        f" {type(exc).__name__}",
+                        reason="k8s_unavailable",
+                    ) from None
+            return kube[0]
+
+    return ProvisioningDeps(
+        settings=settings,
+        pool=pool,
+        config=ConfigServiceWorkerCalls(client, admin_token, cache_seconds=0),
+        pipeline=AiPipelineClient(
+            settings.ai_pipeline_api_url,
+            admin_token,
+            timeout=max(settings.orchestrator_peer_timeout_seconds, 10),
+        ),
+        kubernetes=kubernetes,
+        fernet=Fernet(settings.orchestrator_secret_key.get_secret_value().encode()),
+        template=template_from_settings(settings),
     )

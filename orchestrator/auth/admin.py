@@ -75,6 +75,12 @@ class Admin:
         """An org-bound admin may act only inside its own org; a super-admin anywhere."""
         return self.principal.org_id is None or self.principal.org_id == org_id
 
+    def has(self, permission: str) -> bool:
+        """Whether this admin holds `permission` itself (for answers that differ by
+        permission, such as the one read that delivers a new team token)."""
+        granted = set(self.principal.permissions)
+        return ADMIN_STAR in granted or permission in granted or _implied(permission, granted)
+
     def require_org(self, org_id: str | None) -> None:
         if not self.may_act_in(org_id):
             raise Forbidden("this credential may act only in its own organization")

@@ -344,12 +344,21 @@ class DevStack:
             f" {url}/api/v1/admin/orgs/demo/teams/demo-team/schedules\n"
             f"      (the CronJob appears in the Kubernetes stand-in within a second:"
             f" {self._kube_list_hint()})\n\n"
+            f"  Provision a team (steps shown live, the team token printed once):\n"
+            f"    ORCHESTRATOR_URL={url} ORCHESTRATOR_ADMIN_TOKEN={token}"
+            f" {self._command()} provision --org demo --team new-team"
+            f" --slack-channel C0NEW --default-schedule\n\n"
             f"  Send a signed sample webhook event (other sources: "
             f"orchestrator webhook send --help):\n"
             f"    {self._send_example(env)}\n"
             f"  dev webhook secrets of every source: {self.dir / 'secrets.json'}\n\n"
             f"  Ctrl-C stops everything.\n"
         )
+
+    @staticmethod
+    def _command() -> str:
+        argv = _orchestrator_command()  # the one of this install, by name when on PATH
+        return "orchestrator" if shutil.which("orchestrator") == argv[0] else shlex.join(argv)
 
     def _kube_list_hint(self) -> str:
         kube = next((s for s in self._standins if s.name == "kubernetes"), None)
@@ -363,12 +372,10 @@ class DevStack:
         assignments = [f"ORCHESTRATOR_URL=http://127.0.0.1:{self.port}"]
         if not os.environ.get("SLACK_SIGNING_SECRET", "").strip():
             assignments.append(f"SLACK_SIGNING_SECRET={env['SLACK_SIGNING_SECRET']}")
-        argv = _orchestrator_command()  # the one of this install, by name when on PATH
-        command = "orchestrator" if shutil.which("orchestrator") == argv[0] else shlex.join(argv)
         return " ".join(
             [
                 *(shlex.quote(a) for a in assignments),
-                command,
+                self._command(),
                 "webhook send slack --channel C123 --text hello",
             ]
         )

@@ -19,15 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Connection
-from psycopg_pool import ConnectionPool
 
-from orchestrator import agent_runs
+from orchestrator import agent_dispatch, agent_runs
+from orchestrator.agent_dispatch import AgentDispatchDeps, AgentPlan, output_destinations
+from orchestrator.agent_dispatch import agent_url as agent_url  # where the tests know it
 from orchestrator.errors import PermanentError, TransientError
 from orchestrator.events import store
-from orchestrator.k8s.naming import dedicated_agent_url
-from orchestrator.peers.agent import AgentClient
-from orchestrator.peers.config_service import ConfigServiceWorkerCalls
-from orchestrator.settings import Settings
 from orchestrator.webhooks.model import Trigger, WebhookSource
 
 log = logging.getLogger("orchestrator.events")
@@ -50,11 +47,10 @@ class Throttled(TransientError):
 
 
 @dataclass
-class PipelineDeps:
-    settings: Settings
-    pool: ConnectionPool[Connection[Any]]
-    config: ConfigServiceWorkerCalls
-    agent: AgentClient
+class PipelineDeps(AgentDispatchDeps):
+    """The agent-call dependencies plus what routing needs: the webhook sources and
+    the per-team dispatch limit."""
+
     sources: Callable[[str], WebhookSource]
     # (org, team) → None when admitted, else milliseconds to wait.
     dispatch_limit: Callable[[str, str], int | None]
@@ -171,106 +167,34 @@ def _create_run(
 
 
 def _call_agent(deps: PipelineDeps, event: store.EventDetail, run_id: uuid.UUID) -> Outcome:
-    # One connection for the whole call, holding a session advisory lock on the run: a
-    # duplicate message (relay, redelivery) arriving while another worker is calling
-    # the agent backs off instead of calling it twice. If the worker dies, its
-    # connection closes, the lock goes with it, and a redelivery may take over.
-    with deps.pool.connection() as conn:
-        locked = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked",
-            (f"agent-run:{run_id}",),
-        ).fetchone()
-        if not locked or not locked["locked"]:
-            return Outcome("dispatched", "another worker is running this agent run")
-        try:
-            return _call_agent_locked(deps, conn, event, run_id)
-        finally:
-            conn.execute(
-                "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"agent-run:{run_id}",)
-            )
+    """The shared agent call (lock, attempt, token, config, URL rule) with the webhook's
+    choices: the team's entrance agent, destinations by source, and the event marked
+    `dispatched` in the transaction that records the start. Failures propagate to
+    `process`, which fails the event and its run."""
 
-
-def _call_agent_locked(
-    deps: PipelineDeps, conn: Connection[Any], event: store.EventDetail, run_id: uuid.UUID
-) -> Outcome:
-    run = agent_runs.get(conn, run_id)
-    if run is None:
-        raise PermanentError(f"agent run {run_id} vanished")
-    if run.status in ("succeeded", "failed"):
-        return Outcome("dispatched" if run.status == "succeeded" else "failed", "run finished")
-    token = deps.config.impersonation_token(run.org_id, run.team_node_id)
-    effective = deps.config.effective_config(token).effective_config
-    agent_name = str(effective.get("entrance_agent") or "planner")
-    request = run.request
-    body = {
-        "message": request["message"],
-        "context": request.get("context") or {},
-        "timeout": request["timeout"],
-        "max_turns": request["max_turns"],
-        "output_destinations": _destinations(
-            effective, run.trigger_source, request.get("output_destinations") or []
-        ),
-        "trigger_source": run.trigger_source,
-    }
-    with conn.transaction():
-        conn.execute(
-            "UPDATE orchestrator_agent_runs SET agent_name = %s WHERE id = %s", (agent_name, run_id)
+    def plan(run: agent_runs.AgentRun, effective: dict[str, Any]) -> AgentPlan:
+        return AgentPlan(
+            agent_name=str(effective.get("entrance_agent") or "planner"),
+            output_destinations=output_destinations(
+                effective, run.trigger_source, run.request.get("output_destinations") or []
+            ),
         )
-        agent_runs.start_attempt(conn, run_id)
+
+    def on_start(conn: Connection[Any], run: agent_runs.AgentRun, chosen: AgentPlan) -> None:
         if event.status != "dispatched":
             store.set_status(
                 conn,
                 event.event_id,
                 "dispatched",
-                detail=f"agent {agent_name} run {run_id} started",
+                detail=f"agent {chosen.agent_name} run {run_id} started",
             )
-    # The orchestrator never sends agent runs to a URL found in config (SSRF): the
-    # dedicated-agent URL is accepted only once the orchestrator derives it itself.
-    result = deps.agent.run(
-        deps.settings.agent_api_url or "",
-        agent_name,
-        team_token=token,
-        correlation_id=str(run_id),
-        body=body,
-        timeout=float(request["timeout"]),
-    )
-    agent_runs.finish(
-        conn, run_id, succeeded=True, result=result.model_dump(mode="json", exclude_none=True)
-    )
-    log.info(
-        "agent run succeeded", extra={"agent_run_id": str(run_id), "event_id": str(event.event_id)}
-    )
+
+    done = agent_dispatch.call_agent(deps, run_id, plan=plan, on_start=on_start)
+    if done.kind == "busy":
+        return Outcome("dispatched", "another worker is running this agent run")
+    if done.kind == "finished":
+        return Outcome("dispatched" if done.status == "succeeded" else "failed", "run finished")
     return Outcome("dispatched", "agent run succeeded")
-
-
-def agent_url(settings: Settings, org_id: str, team_node_id: str, effective: dict[str, Any]) -> str:
-    """`AGENT_API_URL`, or the team's `agent.dedicated_service_url` only when it is the
-    URL this orchestrator derives for that team's dedicated Service. Any other URL found
-    in config is ignored: team config must not be able to point agent calls — carrying a
-    team token — at an arbitrary host (SSRF)."""
-    configured = (effective.get("agent") or {}).get("dedicated_service_url")
-    if isinstance(configured, str) and configured:
-        derived = dedicated_agent_url(org_id, team_node_id, settings.k8s_namespace)
-        if configured.rstrip("/") == derived:
-            return derived
-        log.warning(
-            "ignoring a dedicated agent URL that is not the derived one",
-            extra={"org_id": org_id, "team_node_id": team_node_id},
-        )
-    return settings.agent_api_url or ""
-
-
-def _destinations(
-    effective: dict[str, Any], source: str, from_event: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    output = effective.get("output_config") or {}
-    overrides = output.get("trigger_overrides") or {}
-    if isinstance(overrides, dict) and isinstance(overrides.get(source), list):
-        return list(overrides[source])
-    if from_event:
-        return from_event
-    default = output.get("default_destinations")
-    return list(default) if isinstance(default, list) else []
 
 
 def _feedback_body(trigger: Trigger, event: store.EventDetail) -> dict[str, Any]:

@@ -198,7 +198,7 @@ def page(
     if cursor:
         at, row_id = decode_cursor(cursor)
         where.append("(received_at, id) < (%s, %s::uuid)")
-        params += [at, row_id]
+        params += [at, uuid.UUID(row_id)]  # a forged cursor is a ValueError: 422
     sql = f"SELECT {_COLUMNS} FROM orchestrator_webhook_events"  # noqa: S608
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -14,19 +14,21 @@ otherwise get wrong on its own:
   that says whether another attempt can help (429/5xx/410/connection → transient;
   401/403/404/409/422 → permanent) and names the cause operators see
   (`k8s_forbidden`, `k8s_invalid`, …).
-- **Reads at scale**: lists come back as plain JSON dicts, page by page, without the
-  client's model deserialization (which costs ~1 ms an object), so a reconcile of
-  tens of thousands of CronJobs stays within seconds and megabytes.
+- **Reads at scale**: lists come back as plain JSON dicts, page by page, parsed with
+  orjson and without the client's model deserialization (which costs ~1 ms an
+  object), so a reconcile of tens of thousands of CronJobs stays within seconds.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -194,7 +196,17 @@ class KubernetesApi:
         except Exception as exc:
             raise map_error(exc, verb, kind.name, name) from exc
         data = response.data
-        return json.loads(data) if data else None
+        if not data:
+            return None
+        # A page of thousands of objects is hundreds of thousands of containers: with the
+        # cyclic GC on, parsing it triggers collection after collection (2x the time).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return orjson.loads(data)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     def create(self, kind: Kind, manifest: dict[str, Any]) -> dict[str, Any]:
         """POST: fails with `KubernetesConflict` if an object of that name exists —

@@ -198,6 +198,82 @@ class ConfigServiceWorkerCalls:
         )
         return _model(EffectiveConfig, data, "config/me")
 
+    # -- provisioning (admin routes, never cached: each answer decides a write) ---------
+    def ensure_node(
+        self, org_id: str, node_id: str, node_type: str, *, parent_id: str | None, name: str | None
+    ) -> bool:
+        """Create the node unless it exists; True when this call created it. The service
+        answers 400 `Node already exists` for a duplicate, which is success here."""
+        path = f"/api/v1/admin/orgs/{org_id}/nodes"
+        body: dict[str, Any] = {"node_id": node_id, "node_type": node_type}
+        if parent_id is not None:
+            body["parent_id"] = parent_id
+        if name:
+            body["name"] = name
+        try:
+            self._call("POST", path, json=body, headers=self._admin)
+        except PeerRejected as exc:
+            if "already exists" in str(exc):
+                return False
+            raise
+        return True
+
+    def node_config(self, org_id: str, node_id: str) -> dict[str, Any]:
+        """The node's own config (not the effective, inherited one)."""
+        data = self._call(
+            "GET", f"/api/v1/admin/orgs/{org_id}/nodes/{node_id}/config", headers=self._admin
+        )
+        config = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(config, dict):
+            raise PeerUnavailable("config service sent an unreadable node config")
+        return config
+
+    def patch_node_config(self, org_id: str, node_id: str, patch: dict[str, Any]) -> None:
+        """Merge `patch` into the node's config (dicts merge, lists and scalars replace).
+        A change held for approval did not happen: that is a permanent failure."""
+        data = self._call(
+            "PUT",
+            f"/api/v1/admin/orgs/{org_id}/nodes/{node_id}/config",
+            json={"patch": patch},
+            headers=self._admin,
+        )
+        if isinstance(data, dict) and data.get("status") == "pending_approval":
+            raise PeerRejected(
+                "config service holds the change for approval (security policy); nothing"
+                " was written",
+                reason="config_pending_approval",
+            )
+
+    def team_tokens(self, org_id: str, team_node_id: str) -> list[dict[str, Any]]:
+        """The org's tokens of this team, with their status (active/revoked/expired)."""
+        data = self._call("GET", f"/api/v1/admin/orgs/{org_id}/tokens", headers=self._admin)
+        tokens = data.get("tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, list):
+            raise PeerUnavailable("config service sent an unreadable token list")
+        return [t for t in tokens if isinstance(t, dict) and t.get("team_node_id") == team_node_id]
+
+    def issue_team_token(self, org_id: str, team_node_id: str) -> str:
+        data = self._call(
+            "POST", f"/api/v1/admin/orgs/{org_id}/teams/{team_node_id}/tokens", headers=self._admin
+        )
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or "." not in token:
+            raise PeerUnavailable("config service sent no team token")
+        return token
+
+    def revoke_team_tokens(self, org_id: str, token_ids: list[str]) -> None:
+        if token_ids:
+            self._call(
+                "POST",
+                f"/api/v1/admin/orgs/{org_id}/tokens/bulk-revoke",
+                json={"token_ids": token_ids},
+                headers=self._admin,
+            )
+
+    def routing_owner(self, org_id: str, key: str, value: str) -> RoutingMatch:
+        """Which team of the org owns one identifier, asked fresh (never from cache)."""
+        return self._routing_lookup({key: value}, org_id)
+
     def feedback(self, body: dict[str, Any]) -> None:
         self._call("POST", "/api/v1/internal/feedback", json=body, headers=INTERNAL)
 

@@ -21,6 +21,7 @@ from orchestrator.k8s.naming import (
     team_annotations,
     team_labels,
 )
+from orchestrator.settings import Settings
 
 SPEC_HASH_KEY = "incidentfox.io/spec-hash"
 SCHEDULE_ID_KEY = "incidentfox.io/schedule-id"
@@ -64,6 +65,16 @@ class CronJobTemplate:
     cpu_request: str = "250m"
     memory_request: str = "512Mi"
     memory_limit: str = "2Gi"
+
+
+def template_from_settings(settings: Settings) -> CronJobTemplate:
+    """The deployment's template: the scheduler and provisioning must build the same
+    CronJob, or the reconciler would see every provisioned one as drifted."""
+    return CronJobTemplate(
+        namespace=settings.k8s_namespace,
+        image=settings.ai_pipeline_image or "",
+        config_service_url=settings.config_service_url or "",
+    )
 
 
 def spec_hash(manifest: dict[str, Any]) -> str:

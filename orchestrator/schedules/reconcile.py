@@ -122,9 +122,21 @@ class Reconciler:
         self._template = template
         self._concurrency = concurrency
         self._page_size = page_size
+        # (row id, row updated_at) → (name, spec hash, labels): a row that has not
+        # changed since the last pass needs no manifest built to be compared.
+        self._desired: dict[tuple[Any, Any], tuple[str, str, dict[str, str]]] = {}
 
     def manifest(self, row: store.ScheduleRow) -> dict[str, Any]:
         return desired_cronjob(row, self._template, schedule_id=str(row.id))
+
+    def _summary(self, row: store.ScheduleRow) -> tuple[str, str, dict[str, str]]:
+        key = (row.id, row.updated_at)
+        summary = self._desired.get(key)
+        if summary is None:
+            manifest = self.manifest(row)
+            meta = manifest["metadata"]
+            summary = (meta["name"], meta["annotations"][SPEC_HASH_KEY], cronjob_labels(row))
+        return summary
 
     def __call__(
         self, conn: Connection[Any], should_stop: Callable[[], bool] = lambda: False
@@ -156,16 +168,16 @@ class Reconciler:
         writes: list[_Write] = []
         wanted: set[str] = set()
         results: list[store.SyncResult] = []
+        desired: dict[tuple[Any, Any], tuple[str, str, dict[str, str]]] = {}
         for row in rows:
-            manifest = self.manifest(row)
-            name = manifest["metadata"]["name"]
+            name, digest, labels = desired[(row.id, row.updated_at)] = self._summary(row)
             wanted.add(name)
             current = live.get(name)
             if current is None:
                 # A row that had an object (a recorded generation) lost it behind our back.
                 writes.append(_Write(RECREATE if row.k8s_generation else CREATE, name, row))
                 continue
-            if current.spec_hash != manifest["metadata"]["annotations"][SPEC_HASH_KEY]:
+            if current.spec_hash != digest:
                 writes.append(_Write(CHANGED, name, row))
                 continue
             if row.k8s_generation is None:
@@ -174,7 +186,7 @@ class Reconciler:
                 writes.append(_Write(VERIFY, name, row))
                 continue
             if current.generation != row.k8s_generation or any(
-                current.labels.get(k) != v for k, v in cronjob_labels(row).items()
+                current.labels.get(k) != v for k, v in labels.items()
             ):
                 writes.append(_Write(DRIFT, name, row))
                 continue
@@ -197,10 +209,18 @@ class Reconciler:
                     )
                 )
         writes += [_Write("delete", name, None) for name in live if name not in wanted]
+        self._desired = desired  # rows gone or changed drop out of the cache
         return writes, results
 
     # -- writing ----------------------------------------------------------------------
-    def _write(self, write: _Write, should_stop: Callable[[], bool]) -> dict[str, Any] | None:
+    def _write(self, write: _Write, should_stop: Callable[[], bool]) -> int | None:
+        """The generation the object has after the write (None for a delete): only the
+        number is kept, not the answer, so 10,000 creates do not hold 10,000 objects."""
+        answer = self._call(write, should_stop)
+        generation = ((answer or {}).get("metadata") or {}).get("generation")
+        return int(generation) if generation is not None else None
+
+    def _call(self, write: _Write, should_stop: Callable[[], bool]) -> dict[str, Any] | None:
         if should_stop():
             # Checked as each write starts, not when it is queued: every write is queued
             # at once, and a stopping scheduler must leave after those in flight.
@@ -220,12 +240,12 @@ class Reconciler:
         if not writes:
             return results
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="reconcile") as pool:
-            futures: list[tuple[_Write, Future[dict[str, Any] | None]]] = []
+            futures: list[tuple[_Write, Future[int | None]]] = []
             for write in writes:
                 futures.append((write, pool.submit(self._write, write, should_stop)))
             for write, future in futures:
                 try:
-                    answer = future.result()
+                    generation = future.result()
                 except _Skipped:
                     report.stopped = True
                     continue
@@ -235,7 +255,6 @@ class Reconciler:
                     continue
                 self._count(write, report)
                 if write.row is not None:
-                    generation = ((answer or {}).get("metadata") or {}).get("generation")
                     results.append(
                         store.SyncResult(
                             write.row.id,
@@ -243,7 +262,7 @@ class Reconciler:
                             "synced",
                             None,
                             write.name,
-                            int(generation) if generation is not None else None,
+                            generation,
                             None,
                             wrote=True,
                         )

@@ -7,8 +7,18 @@ from __future__ import annotations
 import dramatiq
 
 from orchestrator.events.pipeline import PipelineDeps
-from workers.actors import webhooks
+from orchestrator.provisioning.steps import ProvisioningDeps
+from workers.actors import agents, provisioning, webhooks
 
 
-def register_all(broker: dramatiq.Broker, deps: PipelineDeps) -> None:
+def register_all(
+    broker: dramatiq.Broker,
+    deps: PipelineDeps,
+    provisioning_deps: ProvisioningDeps | None = None,
+) -> None:
+    """The provisioning actor only with its dependencies: tests of the webhook path
+    need no Kubernetes or AI Pipeline."""
     webhooks.register(broker, deps)
+    agents.register(broker, deps)
+    if provisioning_deps is not None:
+        provisioning.register(broker, provisioning_deps)

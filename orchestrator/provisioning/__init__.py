@@ -1,0 +1,1 @@
+"""Team provisioning and deprovisioning runs (SPEC §5)."""
