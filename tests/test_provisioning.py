@@ -397,3 +397,107 @@ def test_bad_requests_are_4xx_naming_the_problem(p: Prov) -> None:
         p.client.simulate_get(RUNS_PATH, params={"cursor": "junk"}, headers=p.headers()).status_code
         == 422
     )
+
+
+# Each step's peer call, made to fail: (step, how to break it, request extras).
+BREAKS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "team_node": (lambda p, s: p.config.set_faults(status=s, path=r"/nodes$"), {}),
+    "routing": (
+        lambda p, s: p.config.set_faults(status=s, path=r"/config$"),
+        {"routing": {"services": ["x"]}},
+    ),
+    "team_token": (lambda p, s: p.config.set_faults(status=s, path=r"/teams/[^/]+/tokens$"), {}),
+    "pipeline_schedule": (
+        lambda p, s: p.kube.fail_object(cronjob_name("acme", "brk", "ingestion"), s),
+        {"create_pipeline_schedule": True},
+    ),
+    "dedicated_agent": (
+        lambda p, s: p.kube.fail_object(dedicated_agent_service("acme", "brk"), s),
+        {"deployment_mode": "dedicated"},
+    ),
+    "bootstrap": (lambda p, s: p.pipeline.set_faults(status=s), {}),
+    "record": (
+        lambda p, s: p.config.set_faults(status=s, path=r"/bulk-revoke$"),
+        {"rotate_token": True},
+    ),
+}
+FULL_RUN = {
+    "org_id": "acme",
+    "team_node_id": "brk",
+    "routing": {"services": ["x"]},
+    "create_pipeline_schedule": True,
+    "deployment_mode": "dedicated",
+}
+
+
+def _run_with_break(p: Prov, step: str, status: int, times: int | None) -> dict[str, Any]:
+    if step == "record":
+        p.config.seed_team("acme", "brk")
+        p.config.add_team_token("acme", "brk")  # rotation has a token to replace
+    breaker, _extras = BREAKS[step]
+    if times is None:
+        breaker(p, status)
+    elif step in ("pipeline_schedule", "dedicated_agent"):
+        name = (
+            cronjob_name("acme", "brk", "ingestion")
+            if step == "pipeline_schedule"
+            else dedicated_agent_service("acme", "brk")
+        )
+        p.kube.fail_object(name, status, times=times)
+    else:
+        target = p.pipeline if step == "bootstrap" else p.config
+        path = {
+            "team_node": r"/nodes$",
+            "routing": r"/config$",
+            "team_token": r"/teams/[^/]+/tokens$",
+            "bootstrap": r"/bootstrap$",
+            "record": r"/bulk-revoke$",
+        }[step]
+        target.set_faults(status=status, times=times, path=path)
+    body = {**FULL_RUN, "rotate_token": step == "record"}
+    return p.wait(p.provision(body).json["provisioning_run_id"])
+
+
+@pytest.mark.parametrize("step", list(BREAKS))
+def test_every_step_retries_a_transient_failure_and_succeeds(p: Prov, step: str) -> None:
+    run = _run_with_break(p, step, 503, times=1)
+    assert run["status"] == "succeeded", (step, run["error"], run["steps"])
+    assert p.steps(run)[step]["attempts"] == 2
+
+
+@pytest.mark.parametrize("step", list(BREAKS))
+def test_every_step_failing_for_good_undoes_the_steps_before_it(
+    p: Prov, step: str, db: Any
+) -> None:
+    run = _run_with_break(p, step, 422, times=None)
+    assert run["status"] == "failed", (step, run["steps"])
+    steps = p.steps(run)
+    assert steps[step]["status"] == "failed" and steps[step]["attempts"] == 1  # not retried
+    names = list(steps)
+    refused_revocation = step == "record"  # the broken call is also the token's undo
+    for earlier in names[: names.index(step)]:
+        # Nodes cannot be deleted, a bootstrap cannot be taken back: both stay.
+        expected = "succeeded" if earlier in ("team_node", "bootstrap") else "compensated"
+        if refused_revocation and earlier == "team_token":
+            # An undo the peer refuses is not hidden: the step says so, and so does the run.
+            assert "compensation failed" in steps[earlier]["error"]
+            assert "compensation incomplete: team_token" in run["error"]
+            continue
+        assert steps[earlier]["status"] == expected, (step, earlier, steps[earlier])
+    for later in names[names.index(step) + 1 :]:
+        assert steps[later]["status"] == "pending"
+    # Whatever the failing point, the peers are back where they were.
+    p.config.clear_faults()
+    p.pipeline.clear_faults()
+    issued = [t for t in p.team_tokens("acme", "brk") if t["issued_by"] != "standin"]
+    assert refused_revocation or all(t["revoked_at"] is not None for t in issued)
+    assert p.kube.objects("CronJob", NS) == [] and p.kube.objects("Deployment", NS) == []
+    assert p.kube.objects("Service", NS) == []
+    routing = routing_of(p, "acme", "brk")
+    assert routing.get("services", []) == []
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM orchestrator_pipeline_schedules WHERE team_node_id = 'brk'"
+        ).fetchone()["n"]
+        == 0
+    )
