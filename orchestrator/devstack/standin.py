@@ -208,8 +208,13 @@ class StandIn:
                     self.send_header("X-Request-Id", request_id)
                 for key, value in resp.headers.items():
                     self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up (its timeout is shorter than an injected
+                    # latency): nothing to answer, and nothing worth a traceback.
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
