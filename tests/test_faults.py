@@ -3,7 +3,8 @@ their own PostgreSQL and Redis, signed webhooks arriving at a steady rate, and w
 arrive — a worker killed with SIGKILL (and restarted, as the platform would), Redis
 restarted (its queues lost: it keeps no data), PostgreSQL restarted, the Config Service
 and the Agent answering 500 and then timing out, the Kubernetes API answering 429 and
-500 while schedules change, provisioning runs in the middle of it all.
+500 while schedules change, provisioning runs in the middle of it all; and SIGTERM to
+each process during load, as a rolling deployment sends it.
 
 Afterwards: every acknowledged event reached a final state; no event reached the agent
 under two correlation ids; every provisioning run succeeded or failed having undone its
@@ -15,188 +16,17 @@ Run on its own with `pytest -m faults`.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
-import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
-from orchestrator.db.migrations import apply
-from orchestrator.devstack.agent import AgentStandIn
-from orchestrator.devstack.ai_pipeline import AiPipelineStandIn
-from orchestrator.devstack.config_service import ConfigServiceStandIn
-from orchestrator.devstack.embedded import EmbeddedPostgres, EmbeddedRedis
-from orchestrator.devstack.kubernetes import KubernetesStandIn
-from orchestrator.webhooks.signing import signed_headers
-from tests.conftest import ORCHESTRATOR_BIN, free_port, process_env, stop, wait_http
-from tests.provisioning_support import INTERNAL_ADMIN
-from tests.webhook_support import PATHS, ROUTING, SAMPLES, SECRETS
+from tests.fault_support import FINAL_EVENT, Stack, Traffic, settle_events, wait_for
+from tests.fault_support import fault_stack as fault_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
-
-ADMIN = "faults-admin-token"
-FINAL_EVENT = ("ignored", "unroutable", "dispatched", "failed")
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (psycopg.OperationalError, httpx.TransportError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s: {what} (last: {last!r})")
-
-
-class Traffic(threading.Thread):
-    """Signed generic webhooks at a steady rate; remembers what was acknowledged."""
-
-    def __init__(self, url: str, rate: float) -> None:
-        super().__init__(daemon=True, name="traffic")
-        self.url = url
-        self.period = 1.0 / rate
-        self.acked: list[str] = []
-        self.refused: dict[int | str, int] = defaultdict(int)
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        body = SAMPLES["generic"]()
-        with httpx.Client(base_url=self.url, timeout=10) as client:
-            while not self._halt.is_set():
-                started = time.monotonic()
-                headers = signed_headers("generic", SECRETS["generic"], body)
-                try:
-                    answer = client.post(PATHS["generic"], content=body, headers=headers)
-                    if answer.status_code == 200:
-                        self.acked.append(answer.json()["event_id"])
-                    else:
-                        self.refused[answer.status_code] += 1
-                except httpx.TransportError as exc:
-                    self.refused[type(exc).__name__] += 1
-                self._halt.wait(max(0.0, self.period - (time.monotonic() - started)))
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=15)
-
-
-class Stack:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.procs: dict[str, subprocess.Popen[Any]] = {}
-        self.postgres = EmbeddedPostgres(workdir / "pg")
-        self.redis = EmbeddedRedis(workdir / "redis" / "redis.db")
-        self.config = ConfigServiceStandIn().start()
-        self.agent = AgentStandIn().start()
-        self.pipeline = AiPipelineStandIn().start()
-        self.kube = KubernetesStandIn().start()
-        self.port = free_port()
-
-    def start(self) -> None:
-        self.database_url = self.postgres.start()
-        self.redis_url = self.redis.start()
-        apply(self.database_url)
-        self.config.add_super_admin(ADMIN)
-        self.config.add_super_admin(INTERNAL_ADMIN, subject="orchestrator-internal")
-        self.config.seed_team("acme", "payments", routing=ROUTING)
-        kubeconfig = self.workdir / "kubeconfig"
-        kubeconfig.write_text(self.kube.kubeconfig("incidentfox"))
-        self.env = process_env(
-            DATABASE_URL=self.database_url,
-            REDIS_URL=self.redis_url,
-            CONFIG_SERVICE_URL=self.config.url,
-            AGENT_API_URL=self.agent.url,
-            AI_PIPELINE_API_URL=self.pipeline.url,
-            AI_PIPELINE_IMAGE="ai-pipeline:faults",
-            KUBECONFIG=str(kubeconfig),
-            K8S_NAMESPACE="incidentfox",
-            ORCHESTRATOR_SECRET_KEY="Qk5VLy0tYmVuY2gtLWZhdWx0cy0tMzItYnl0ZXMtLS0=",
-            ORCHESTRATOR_INTERNAL_ADMIN_TOKEN=INTERNAL_ADMIN,
-            GENERIC_WEBHOOK_SECRET=SECRETS["generic"],
-            ORCHESTRATOR_TEAM_DISPATCH_LIMIT="100000/minute",
-            ORCHESTRATOR_INGRESS_RATE_LIMIT="100000/second",
-            ORCHESTRATOR_RELAY_AFTER_SECONDS="3",
-            ORCHESTRATOR_RECONCILE_INTERVAL_SECONDS="2",
-            ORCHESTRATOR_GENERIC_AGENT_TIMEOUT_SECONDS="2",
-            ORCHESTRATOR_PEER_TIMEOUT_SECONDS="1",
-            ORCHESTRATOR_METRICS_HOST="127.0.0.1",
-            PORT=str(self.port),
-        )
-        self.spawn("web", ["web", "--workers", "1", "--threads", "4"])
-        wait_http(f"{self.url}/ready", timeout=60, proc=self.procs["web"])
-        self.spawn_worker()
-        self.spawn("scheduler", ["scheduler"], ORCHESTRATOR_SCHEDULER_METRICS_PORT=str(free_port()))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def spawn(self, name: str, args: list[str], **env: str) -> None:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(
-            [ORCHESTRATOR_BIN, *args],
-            env={**self.env, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def spawn_worker(self) -> None:
-        env = {k: v for k, v in self.env.items() if k != "PORT"}
-        self.env_worker = env
-        log = open(self.workdir / "worker.log", "ab")  # noqa: SIM115
-        self.procs["worker"] = subprocess.Popen(
-            [ORCHESTRATOR_BIN, "worker", "--processes", "1", "--threads", "4"],
-            env={**env, "ORCHESTRATOR_WORKER_METRICS_PORT": str(free_port())},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def db(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row)
-
-    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(
-            method, f"{self.url}{path}", headers={"Authorization": f"Bearer {ADMIN}"},
-            timeout=10, **kwargs,
-        )  # fmt: skip
-
-    def close(self) -> None:
-        for proc in self.procs.values():
-            stop(proc)
-        for standin in (self.config, self.agent, self.pipeline, self.kube):
-            standin.stop()
-        self.redis.stop()
-        self.postgres.stop()
-
-
-@pytest.fixture
-def fault_stack() -> Iterator[Stack]:
-    if os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"):
-        pytest.skip("restarts PostgreSQL and Redis: needs the embedded servers it owns")
-    workdir = Path(tempfile.mkdtemp(prefix="orch-faults-"))
-    stack = Stack(workdir)
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_every_guarantee_holds_through_faults(fault_stack: Stack) -> None:
@@ -331,3 +161,45 @@ def test_every_guarantee_holds_through_faults(fault_stack: Stack) -> None:
     # During the Postgres outage requests were refused (503), never acknowledged.
     assert traffic.refused.get(503, 0) > 0
     assert set(traffic.refused) <= {503, "ReadTimeout", "ConnectError", "RemoteProtocolError"}
+
+
+def test_sigterm_to_every_process_during_load_loses_nothing(fault_stack: Stack) -> None:
+    """A rolling deployment: each process gets SIGTERM under load and a new one takes
+    its place. Requests in flight are answered, jobs in flight finish or go back on the
+    queue, and nothing acknowledged is lost."""
+    s = fault_stack
+    traffic = Traffic(s.url, rate=8)
+    traffic.start()
+    time.sleep(2)
+
+    # The worker, with agent calls in flight: they finish within the shutdown timeout.
+    s.agent.set_behaviour("slow", delay=1.0)
+    time.sleep(1.5)
+    old = s.procs["worker"]
+    started = time.monotonic()
+    old.send_signal(signal.SIGTERM)
+    assert old.wait(timeout=45) == 0
+    assert time.monotonic() - started < 35  # ORCHESTRATOR_WORKER_SHUTDOWN_TIMEOUT + margin
+    s.agent.set_behaviour("ok")
+    s.spawn_worker()
+
+    # The scheduler: it leaves after the pass in flight; a new one takes over.
+    scheduler = s.procs["scheduler"]
+    scheduler.send_signal(signal.SIGTERM)
+    assert scheduler.wait(timeout=30) == 0
+    s.spawn_scheduler()
+
+    # The web tier: gunicorn finishes the requests in flight, then a new one starts.
+    web = s.procs["web"]
+    web.send_signal(signal.SIGTERM)
+    assert web.wait(timeout=40) == 0
+    s.spawn_web()
+    time.sleep(3)
+    traffic.stop()
+
+    acked = set(traffic.acked)
+    assert len(acked) > 40
+    counts = settle_events(s, acked)
+    assert counts.get("dispatched", 0) > 0
+    # While web was down requests were refused (no listener), never answered 5xx.
+    assert not any(isinstance(k, int) and k >= 500 for k in traffic.refused), traffic.refused
