@@ -66,9 +66,10 @@ def kubernetes_api(settings: Settings) -> KubernetesApi:
             timeout_seconds=max(settings.orchestrator_peer_timeout_seconds, 10.0),
         )
     except Exception as exc:  # ConfigException, a missing or unreadable kubeconfig
+        where = f"KUBECONFIG={settings.kubeconfig}" if settings.kubeconfig else "in-cluster"
         raise InvalidSetting(
             "no usable Kubernetes configuration (set KUBECONFIG, or run in a cluster with"
-            f" a service account): {type(exc).__name__}"
+            f" a service account); tried {where}: {type(exc).__name__}: {str(exc)[:200]}"
         ) from None
 
 

@@ -501,3 +501,29 @@ def test_every_step_failing_for_good_undoes_the_steps_before_it(
         ).fetchone()["n"]
         == 0
     )
+
+
+def test_deprovisioning_a_team_the_config_service_never_knew_still_cleans_up(
+    p: Prov, db: Any
+) -> None:
+    """A schedule made for a typo'd org must be removable: no tokens to revoke is not a
+    reason to stop before the schedules."""
+    created = p.client.simulate_post(
+        "/api/v1/admin/orgs/nosuchorg/teams/ghost/schedules",
+        json={"schedule_type": "eval", "cron_expression": "0 1 * * *"},
+        headers=p.headers(),
+    )
+    assert created.status_code == 201
+    run = p.wait(
+        p.deprovision({"org_id": "nosuchorg", "team_node_id": "ghost"}).json["provisioning_run_id"]
+    )
+    assert run["status"] == "succeeded", run
+    steps = p.steps(run)
+    assert steps["team_tokens"]["status"] == "skipped"
+    assert steps["schedules"]["status"] == "succeeded"
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM orchestrator_pipeline_schedules WHERE org_id = 'nosuchorg'"
+        ).fetchone()["n"]
+        == 0
+    )

@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client as k8s
 
 from orchestrator.devstack.kubernetes import KubernetesStandIn
-from orchestrator.k8s.client import KubernetesApi
+from orchestrator.k8s.client import CRONJOB, KubernetesApi
 from orchestrator.k8s.naming import cronjob_name
 from orchestrator.schedules import store
 from orchestrator.schedules.cronjob import CronJobTemplate
@@ -229,3 +229,28 @@ def test_a_listing_failure_fails_the_pass_and_changes_no_row(h: Harness) -> None
     assert h.row(schedule).sync_status == "pending"
     h.kube.clear_faults()
     assert h.run().created == 1
+
+
+def test_a_cronjob_created_by_someone_of_ours_since_the_list_is_converged_not_refused(
+    h: Harness,
+) -> None:
+    """Provisioning applies a schedule's CronJob itself; a pass that listed before it did
+    meets a 409 on create. Managed-by label present: that is ours, so apply, no error."""
+    schedule = h.add("payments")
+    manifest = h.reconciler.manifest(next(r for r in _rows(h) if r.id == schedule.schedule_id))
+    original_list = h.api.list_all
+
+    def list_then_someone_creates(*args: Any, **kwargs: Any) -> Any:
+        items = list(original_list(*args, **kwargs))
+        h.api.apply(CRONJOB, manifest)  # lands between our LIST and our POST
+        return iter(items)
+
+    h.api.list_all = list_then_someone_creates  # type: ignore[method-assign]
+    report = h.run()
+    assert report.errors == 0
+    assert h.row(schedule).sync_status == "synced"
+
+
+def _rows(h: Harness) -> list[store.ScheduleRow]:
+    with h.pool.connection() as conn, conn.transaction():
+        return list(store.all_rows(conn))

@@ -84,7 +84,7 @@ def test_one_schedule_per_type(client: testing.TestClient, admin_token: str) -> 
     assert create(client, admin_token).status_code == 201
     second = create(client, admin_token, cron_expression="5 * * * *")
     assert second.status_code == 409
-    assert "already has a 'ingestion' schedule" in second.json["description"]
+    assert "already has its ingestion schedule" in second.json["description"]
     assert create(client, admin_token, schedule_type="eval").status_code == 201
 
 

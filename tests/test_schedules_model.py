@@ -88,7 +88,15 @@ def test_invalid_cron_says_which_field_and_why(expression: str, message: str) ->
 
 def test_time_zones_are_iana_names_only() -> None:
     assert validate_timezone("Europe/Berlin") == "Europe/Berlin"
-    for bad in ("Mars/Olympus", "Local", "/etc/localtime", "utc "):
+    for bad in (
+        "Mars/Olympus",
+        "Local",
+        "localtime",
+        "Factory",
+        "posix/UTC",
+        "/etc/localtime",
+        "utc ",
+    ):
         with pytest.raises(ValueError, match="IANA"):
             validate_timezone(bad)
 

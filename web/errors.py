@@ -35,7 +35,8 @@ def from_validation_error(exc: ValidationError, *, where: str) -> Unprocessable:
     errors = [
         {
             "field": ".".join(str(p) for p in err["loc"]) or where,
-            "message": err["msg"],
+            # pydantic prefixes a validator's own message with "Value error, ".
+            "message": err["msg"].removeprefix("Value error, "),
             "type": err["type"],
         }
         for err in exc.errors(include_url=False, include_input=False)

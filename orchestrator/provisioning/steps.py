@@ -220,6 +220,7 @@ def undo_team_token(ctx: StepContext) -> None:
 def pipeline_schedule(ctx: StepContext) -> str:
     cron = _provision_request(ctx).pipeline_cron()
     if cron is None:
+        ctx.detail["note"] = "no pipeline_schedule or create_pipeline_schedule in the request"
         return "skipped"
 
     def current() -> dict[str, Any] | None:
@@ -299,6 +300,10 @@ def _dedicated_url(ctx: StepContext) -> str | None:
 def dedicated_agent(ctx: StepContext) -> str:
     dedicated = _provision_request(ctx).dedicated()
     if dedicated is None:
+        ctx.detail["note"] = (
+            "deployment_mode is shared: no dedicated agent written (an existing one is"
+            " left as it is; deprovision removes it)"
+        )
         return "skipped"
     settings = ctx.deps.settings
     if not settings.agent_image:
@@ -361,7 +366,16 @@ def record(ctx: StepContext) -> str:
 
 
 def revoke_all_tokens(ctx: StepContext) -> str:
-    active = _active_tokens(ctx)
+    try:
+        active = _active_tokens(ctx)
+    except PeerRejected as exc:
+        if "answered 404" not in str(exc):
+            raise
+        # An org the Config Service does not know has no tokens; the steps after this
+        # one (schedules, objects) must still run, or a typo'd team could never be
+        # cleaned up.
+        ctx.detail["note"] = "the Config Service knows no such org: no tokens to revoke"
+        return "skipped"
     ctx.deps.config.revoke_team_tokens(ctx.org, active)
     ctx.detail["revoked"] = len(active)
     return "succeeded" if active else "skipped"

@@ -22,9 +22,18 @@ SyncStatus = Literal["pending", "synced", "error"]
 SCHEDULE_TYPES: tuple[ScheduleType, ...] = ("ingestion", "gap_analysis", "eval")
 
 
+# What the system's zone folder holds besides zones: the host's own zone under a name
+# that means something else on every machine, and the legacy trees.
+_NOT_ZONES = {"localtime", "Factory", "posixrules", "leapseconds", "tzdata.zi"}
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(
+        z
+        for z in zoneinfo.available_timezones()
+        if z not in _NOT_ZONES and not z.startswith(("posix/", "right/"))
+    )
 
 
 def validate_timezone(name: str) -> str:

@@ -33,7 +33,7 @@ from psycopg import Connection
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.k8s.client import CRONJOB, KubernetesApi, KubernetesConflict
-from orchestrator.k8s.naming import MANAGED_SELECTOR
+from orchestrator.k8s.naming import MANAGED_BY, MANAGED_BY_KEY, MANAGED_SELECTOR
 from orchestrator.schedules import store
 from orchestrator.schedules.cronjob import (
     SPEC_HASH_KEY,
@@ -230,7 +230,17 @@ class Reconciler:
             return None
         manifest = self.manifest(write.row)
         if write.why in (CREATE, RECREATE):
-            return self._api.create(CRONJOB, manifest)
+            try:
+                return self._api.create(CRONJOB, manifest)
+            except KubernetesConflict:
+                # Created since the LIST — by provisioning, which applies a schedule's
+                # CronJob itself. Ours (managed-by label) → converge it; anyone else's
+                # → the conflict stands.
+                current = self._api.read(CRONJOB, write.name)
+                labels = ((current or {}).get("metadata") or {}).get("labels") or {}
+                if current is None or labels.get(MANAGED_BY_KEY) != MANAGED_BY:
+                    raise
+                return self._api.apply(CRONJOB, manifest)
         return self._api.apply(CRONJOB, manifest)
 
     def _execute(

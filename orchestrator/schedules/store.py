@@ -53,8 +53,19 @@ def create(conn: Connection[Any], org_id: str, team_node_id: str, body: Schedule
                 ),
             ).fetchone()
     except psycopg.errors.UniqueViolation:
+        existing = conn.execute(
+            "SELECT id FROM orchestrator_pipeline_schedules"
+            " WHERE org_id = %s AND team_node_id = %s AND schedule_type = %s",
+            (org_id, team_node_id, body.schedule_type),
+        ).fetchone()
+        where = (
+            f" ({existing['id'] if isinstance(existing, dict) else existing[0]})"
+            if existing
+            else ""
+        )
         raise ScheduleExists(
-            f"team {team_node_id!r} already has a {body.schedule_type!r} schedule"
+            f"team {team_node_id!r} already has its {body.schedule_type} schedule{where};"
+            " change it with PATCH"
         ) from None
     return Schedule.model_validate(row)
 

@@ -20,7 +20,7 @@ from web.bodies import json_body, query
 from web.errors import bad_cursor
 from web.openapi import Operation
 from web.resources.base import AdminResource
-from web.schemas import ID_PATTERN, PageQuery
+from web.schemas import ID_PATTERN, NoQuery, PageQuery
 from workers.messages import provisioning_run
 
 WRITE = "admin:provision"
@@ -148,6 +148,7 @@ class Run(AdminResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         admin = require_admin(self._auth, req, READ)
+        query(req, NoQuery)
         try:
             rid = uuid.UUID(run_id)
         except ValueError:

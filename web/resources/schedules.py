@@ -17,11 +17,11 @@ from orchestrator.auth.admin import Admin
 from orchestrator.schedules import store
 from orchestrator.schedules.model import Schedule, ScheduleCreate, ScheduleUpdate
 from web.auth import require_admin
-from web.bodies import json_body
+from web.bodies import json_body, query
 from web.errors import Unprocessable
 from web.openapi import Operation
 from web.resources.base import AdminResource
-from web.schemas import ID_PATTERN
+from web.schemas import ID_PATTERN, NoQuery
 
 PERMISSION = "admin:schedules"
 _ID = re.compile(ID_PATTERN)
@@ -62,6 +62,7 @@ class _ScheduleResource(AdminResource):
     def _admin(self, req: falcon.Request, org_id: str, team_node_id: str) -> Admin:
         admin = require_admin(self._auth, req, PERMISSION, org_id=org_id, org_scoped=True)
         _team(org_id, team_node_id)
+        query(req, NoQuery)  # a team has at most three schedules: nothing to filter or page
         return admin
 
     @staticmethod
