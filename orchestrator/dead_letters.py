@@ -90,21 +90,33 @@ def _decode(queue: str, redis_id: str, raw: bytes, died_at: float) -> DeadLetter
 def list_dead(
     client: Any, namespace: str, *, queue: str | None, limit: int, offset: int
 ) -> tuple[list[DeadLetter], bool]:
-    """Newest first; (letters, more_after_this_page)."""
-    letters: list[DeadLetter] = []
+    """Newest first; (letters, more_after_this_page).
+
+    Only the page is read and decoded: the newest `offset + limit + 1` ids of each
+    queue's sorted set are merged by time of death, and the payloads of the page's
+    entries alone are fetched — a page costs the same with 10 or 10,000 dead letters
+    (up to the offset)."""
     queues = [queue] if queue else list(QUEUES)
+    want = offset + limit + 1
+    pipe = client.pipeline(transaction=False)
     for q in queues:
-        entries = client.zrevrange(dead_key(namespace, q), 0, -1, withscores=True)
-        if not entries:
-            continue
-        ids = [e[0] for e in entries]
-        payloads = client.hmget(dead_key(namespace, q) + ".msgs", ids)
-        for (rid, score), raw in zip(entries, payloads, strict=True):
-            if raw is None:
-                continue
-            letters.append(_decode(q, rid.decode(), raw, float(score) / 1000.0))
-    letters.sort(key=lambda d: d.died_at, reverse=True)
-    return letters[offset : offset + limit], len(letters) > offset + limit
+        pipe.zrevrange(dead_key(namespace, q), 0, want - 1, withscores=True)
+    candidates = [
+        (float(score), q, rid.decode() if isinstance(rid, bytes) else str(rid))
+        for q, entries in zip(queues, pipe.execute(), strict=True)
+        for rid, score in entries
+    ]
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    chosen = candidates[offset : offset + limit]
+    pipe = client.pipeline(transaction=False)
+    for _score, q, rid in chosen:
+        pipe.hget(dead_key(namespace, q) + ".msgs", rid)
+    letters = [
+        _decode(q, rid, raw, score / 1000.0)
+        for (score, q, rid), raw in zip(chosen, pipe.execute() if chosen else [], strict=True)
+        if raw is not None
+    ]
+    return letters, len(candidates) > offset + limit
 
 
 def find_dead(client: Any, namespace: str, message_id: str) -> DeadLetter | None:
@@ -116,8 +128,8 @@ def find_dead(client: Any, namespace: str, message_id: str) -> DeadLetter | None
             score = client.zscore(dead_key(namespace, q), message_id) or 0
             return _decode(q, message_id, raw, float(score) / 1000.0)
         for rid, raw in client.hscan_iter(msgs_key, count=500):
-            letter = _decode(q, rid.decode(), raw, 0.0)
-            if letter.message_id == message_id:
+            # Compare ids before masking arguments: only the match is worth decoding.
+            if Message.decode(raw).message_id == message_id:
                 score = client.zscore(dead_key(namespace, q), rid) or 0
                 return _decode(q, rid.decode(), raw, float(score) / 1000.0)
     return None

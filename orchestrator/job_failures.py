@@ -59,3 +59,16 @@ def record_final_failure(
                 "error": redact_text(error),
             },
         )
+
+
+def failures_of(conn: Connection[Any], message_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The recorded final failure (error, traceback, time) of each of `message_ids` that
+    has one, by message id: the part of a dead letter that Redis does not keep."""
+    if not message_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT message_id, error, traceback, failed_at FROM orchestrator_job_failures"
+        " WHERE message_id = ANY(%s)",
+        (message_ids,),
+    ).fetchall()
+    return {r["message_id"]: r for r in rows}

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     orchestrator_admin_auth_cache_ttl_seconds: float = Field(default=15, ge=0, le=3600)
     orchestrator_admin_auth_cache_size: int = Field(default=4096, ge=1, le=1_000_000)
     orchestrator_require_admin_star: bool = True
+    # Browser sessions of the job dashboard (README "Dashboard"): they end after this
+    # many idle minutes, and after this many hours whatever the activity. The cookie is
+    # `Secure` when the request came over HTTPS; set the flag to force it on or off.
+    orchestrator_dashboard_session_idle_minutes: int = Field(default=30, ge=1, le=720)
+    orchestrator_dashboard_session_max_hours: float = Field(default=8.0, gt=0, le=72)
+    orchestrator_dashboard_secure_cookie: bool | None = None
 
     orchestrator_slack_agent_timeout_seconds: int = Field(default=300, ge=1)
     orchestrator_github_agent_timeout_seconds: int = Field(default=180, ge=1)

@@ -26,7 +26,8 @@ import pytest
 from tests.fault_support import FINAL_EVENT, Stack, Traffic, settle_events, wait_for
 from tests.fault_support import fault_stack as fault_stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.faults]
+# Whole stacks under load on a 2-core box: minutes, not the suite's default 120 s.
+pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(480)]
 
 
 def test_every_guarantee_holds_through_faults(fault_stack: Stack) -> None:

@@ -23,7 +23,7 @@ from orchestrator.peers.config_service import ConfigServiceClient
 from orchestrator.settings import Settings, load_settings
 from orchestrator.webhooks.flood_guard import FloodGuard
 from orchestrator.webhooks.registry import endpoints
-from web import errors, middleware
+from web import dashboard, errors, middleware
 from web.intake import EventIntake
 from web.metrics import WebMetrics
 from web.openapi import build_document
@@ -143,6 +143,7 @@ def create_app(
         (f"{team}/schedules", schedules.Schedules(services, authenticator)),
         (f"{team}/schedules/{{schedule_id}}", schedules.ScheduleItem(services, authenticator)),
     ]
+    routes += dashboard.routes(settings, services, authenticator)
     routes.append(
         ("/openapi.json", health.OpenApi(lambda: build_document(routes, version=_version())))
     )

@@ -16,7 +16,9 @@ from pydantic.json_schema import models_json_schema
 
 from web.schemas import ErrorBody
 
-Auth = Literal["none", "admin", "internal"]
+# "dashboard": the dashboard's own JSON, for its pages only — the session cookie, never
+# a bearer token (SPEC §4.3).
+Auth = Literal["none", "admin", "internal", "dashboard"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 _ERROR_CODES = {
     "admin": (400, 401, 403, 404, 411, 413, 422, 503),
     "internal": (400, 401, 404, 411, 413, 422),
+    "dashboard": (401, 403, 503),
     "none": (),
 }
 
@@ -83,6 +86,12 @@ def build_document(routes: list[tuple[str, Any]], *, version: str) -> dict[str, 
                     "scheme": "bearer",
                     "description": "ORCHESTRATOR_INTERNAL_TOKEN",
                 },
+                "dashboardSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "orch_dashboard",
+                    "description": "Session cookie set by POST /dashboard/login",
+                },
             },
         },
     }
@@ -114,6 +123,8 @@ def _operation(path: str, op: Operation) -> dict[str, Any]:
         out["security"] = [{"adminBearer": []}, {"adminHeader": []}]
     elif op.auth == "internal":
         out["security"] = [{"internalBearer": []}]
+    elif op.auth == "dashboard":
+        out["security"] = [{"dashboardSession": []}]
     if op.body is not None:
         out["requestBody"] = {
             "required": True,

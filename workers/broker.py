@@ -2,8 +2,9 @@
 
 The middleware list is explicit and ordered (STYLE: nothing registers itself by
 import): limits first, then retries with the transient/permanent policy, the current
-message, log context, resources, final-failure recording, and Prometheus only in
-worker processes (in an enqueue-only process it logs AttributeErrors — NOTES).
+message, log context, resources, final-failure recording, liveness and per-minute
+throughput for the dashboard, and Prometheus only in worker processes (in an
+enqueue-only process it logs AttributeErrors — NOTES).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from workers.middleware.failure_recorder import FailureRecorder
 from workers.middleware.heartbeat import WorkerHeartbeat
 from workers.middleware.message_context import MessageContext
 from workers.middleware.resources import WorkerResources
+from workers.middleware.throughput import Throughput
 from workers.retry_policy import make_retry_when
 
 ONE_HOUR_MS = 3_600_000
@@ -92,6 +94,7 @@ def create_broker(
             resources,
             FailureRecorder(resources.open),
             WorkerHeartbeat(namespace or settings.orchestrator_redis_namespace),
+            Throughput(namespace or settings.orchestrator_redis_namespace),
         ]
         if prometheus is None or prometheus:
             from dramatiq.middleware.prometheus import Prometheus

@@ -3,12 +3,16 @@
 `apply()` is what `orchestrator migrate` runs. Two replicas running it at once must
 leave one correct schema, so the whole apply happens under a Postgres session advisory
 lock (yoyo's own lock table is created lazily and could itself race); the second
-replica waits, then finds nothing to apply.
+replica waits, then finds nothing to apply. It waits by polling `pg_try_advisory_lock`
+rather than blocking in `pg_advisory_lock`: a blocked statement holds a snapshot, and
+`CREATE INDEX CONCURRENTLY` (in a non-transactional migration) waits for every
+snapshot to end — the two migrators would wait for each other forever.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from yoyo import get_backend, read_migrations
 from orchestrator.settings import InvalidSetting
 
 _LOCK_KEY = "orchestrator:migrate"
+_LOCK_POLL_SECONDS = 0.2
 
 
 def migrations_dir() -> Path:
@@ -63,7 +68,12 @@ def apply(dsn: str, directory: Path | None = None) -> MigrateResult:
     directory = directory or migrations_dir()
     migration_ids(directory)  # refuse to "apply" an empty or missing folder
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as lock_conn:
-        lock_conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (_LOCK_KEY,))
+        while not _first(
+            lock_conn.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (_LOCK_KEY,)
+            ).fetchone()
+        ):
+            time.sleep(_LOCK_POLL_SECONDS)
         try:
             backend = get_backend(_yoyo_uri(dsn))
             try:

@@ -328,6 +328,7 @@ class DevStack:
         self._say(
             f"\n  Orchestrator is ready at {url}   (started in {seconds:.1f}s)\n"
             f"  admin token:  {token}\n"
+            f"  dashboard:    {url}/dashboard   (sign in with the admin token)\n"
             f"  worker metrics: http://127.0.0.1:{env['ORCHESTRATOR_WORKER_METRICS_PORT']}"
             f"/metrics   scheduler metrics: "
             f"http://127.0.0.1:{env['ORCHESTRATOR_SCHEDULER_METRICS_PORT']}/metrics\n"

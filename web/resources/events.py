@@ -10,8 +10,8 @@ from typing import Any
 import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator import audit
 from orchestrator.events import store
+from orchestrator.events.replay import replay
 from orchestrator.webhooks.model import SourceName
 from web.auth import require_admin
 from web.bodies import query
@@ -119,28 +119,15 @@ class EventReplay(AdminResource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
         admin = require_admin(self._auth, req, PERMISSION)
-        with self._s.pool.connection() as conn, conn.transaction():
-            event = store.get(conn, _uuid(event_id))
-            if event is None or not admin.may_act_in(event.org_id):
-                raise falcon.HTTPNotFound(title="Not Found", description="no such event")
-            self._s.broker.enqueue(webhook_event(str(event.event_id)))
-            # A replay is a new dispatch: a new agent run, not the old one again.
-            store.set_status(
+        with self._s.pool.connection() as conn:
+            event = replay(
                 conn,
-                event.event_id,
-                "queued",
-                detail=f"replayed by {admin.actor}",
-                agent_run_id=None,
-            )
-            audit.record(
-                conn,
-                actor=admin.actor,
-                action="event.replayed",
-                org_id=event.org_id,
-                team_node_id=event.team_node_id,
-                subject=str(event.event_id),
+                _uuid(event_id),
+                admin=admin,
                 request_id=req.context.get("request_id"),
-                detail={"source": event.source, "previous_status": event.status},
+                enqueue=lambda eid: self._s.broker.enqueue(webhook_event(eid)),
             )
+        if event is None:
+            raise falcon.HTTPNotFound(title="Not Found", description="no such event")
         resp.status = falcon.HTTP_202
         resp.media = {"event_id": str(event.event_id), "status": "queued"}

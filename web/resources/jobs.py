@@ -10,7 +10,7 @@ from typing import Any
 
 import falcon
 
-from orchestrator import audit, dead_letters
+from orchestrator import audit, dead_letters, job_failures
 from orchestrator.auth.admin import Admin, AdminAuthenticator
 from web.auth import require_admin
 from web.bodies import json_body, query
@@ -83,22 +83,14 @@ class DeadLetters(AdminResource):
         letters, more = dead_letters.list_dead(
             self._s.redis, self._s.namespace, queue=q.queue, limit=q.limit, offset=offset
         )
-        failures = self._failures([d.message_id for d in letters])
+        failures: dict[str, dict[str, Any]] = {}
+        if letters:
+            with self._s.pool.connection() as conn:
+                failures = job_failures.failures_of(conn, [d.message_id for d in letters])
         resp.media = {
             "items": [_letter(d, failures.get(d.message_id)) for d in letters],
             "next_cursor": str(offset + q.limit) if more else None,
         }
-
-    def _failures(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        with self._s.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT message_id, error, traceback FROM orchestrator_job_failures"
-                " WHERE message_id = ANY(%s)",
-                (ids,),
-            ).fetchall()
-        return {r["message_id"]: r for r in rows}
 
 
 class DeadLetter(AdminResource):
@@ -114,9 +106,9 @@ class DeadLetter(AdminResource):
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         admin = _jobs_admin(self._auth, req)
-        letter = _find(self._s, message_id)
+        letter = find_letter(self._s, message_id)
         dead_letters.delete_dead(self._s.redis, self._s.namespace, letter)
-        _audit(self._s, admin, req, "job.deleted", letter)
+        audit_letter(self._s, admin, req, "job.deleted", letter)
         resp.status = falcon.HTTP_204
 
 
@@ -133,9 +125,9 @@ class DeadLetterRequeue(AdminResource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
         admin = _jobs_admin(self._auth, req)
-        letter = _find(self._s, message_id)
+        letter = find_letter(self._s, message_id)
         dead_letters.requeue_dead(self._s.redis, self._s.namespace, self._s.broker, letter)
-        _audit(self._s, admin, req, "job.requeued", letter)
+        audit_letter(self._s, admin, req, "job.requeued", letter)
         resp.status = falcon.HTTP_202
         resp.media = {"requeued": [letter.message_id], "not_found": []}
 
@@ -162,13 +154,15 @@ class DeadLettersBulkRequeue(AdminResource):
                 missing.append(message_id)
                 continue
             dead_letters.requeue_dead(self._s.redis, self._s.namespace, self._s.broker, letter)
-            _audit(self._s, admin, req, "job.requeued", letter)
+            audit_letter(self._s, admin, req, "job.requeued", letter)
             requeued.append(letter.message_id)
         resp.status = falcon.HTTP_202
         resp.media = {"requeued": requeued, "not_found": missing}
 
 
-def _find(services: Services, message_id: str) -> dead_letters.DeadLetter:
+def find_letter(services: Services, message_id: str) -> dead_letters.DeadLetter:
+    """The dead letter by message id or Redis id, or 404 (shared with the dashboard's
+    requeue and delete, so both roads find letters the same way)."""
     letter = (
         dead_letters.find_dead(services.redis, services.namespace, message_id)
         if re.match(MESSAGE_ID, message_id)
@@ -179,13 +173,14 @@ def _find(services: Services, message_id: str) -> dead_letters.DeadLetter:
     return letter
 
 
-def _audit(
+def audit_letter(
     services: Services,
     admin: Admin,
     req: falcon.Request,
     action: str,
     letter: dead_letters.DeadLetter,
 ) -> None:
+    """One audit row per requeue or delete, the same from the API and the dashboard."""
     with services.pool.connection() as conn:
         audit.record(
             conn,
