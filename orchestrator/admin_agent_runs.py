@@ -29,7 +29,7 @@ import psycopg
 import psycopg_pool
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from orchestrator import agent_dispatch, agent_runs, audit
 from orchestrator.agent_dispatch import AgentDispatchDeps, AgentPlan
@@ -65,8 +65,9 @@ class AgentRunRequest(BaseModel):
     agent_name: str = Field(pattern=AGENT_NAME_PATTERN)
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     context: dict[str, Any] = Field(default_factory=dict)
-    timeout: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
-    max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS)
+    # Strict: JSON `true` is not the number 1 (pydantic's lax ints would take it).
+    timeout: StrictInt | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
+    max_turns: StrictInt | None = Field(default=None, ge=1, le=MAX_TURNS)
 
     @field_validator("message")
     @classmethod

@@ -54,6 +54,16 @@ def redact_text(text: str) -> str:
     return text
 
 
+def redact_peer_text(text: str, *sent: str) -> str:
+    """A peer's free text (an error it answered) as it may be kept: the credentials this
+    process sent it masked wherever they appear — a peer that echoes what it was given
+    must not get it stored, logged or shown — then `redact_text` for other shapes."""
+    for credential in sent:
+        if credential:
+            text = text.replace(credential, MASK)
+    return redact_text(text)
+
+
 def redact(value: Any) -> Any:
     """A copy of `value` with every secret-named key's value masked, recursively."""
     if isinstance(value, dict):

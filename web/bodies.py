@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import falcon
 from pydantic import BaseModel, ValidationError
 
-from web.errors import from_validation_error
+from orchestrator.json_limits import MAX_JSON_DEPTH, finite_float, too_deep, unstorable_field
+from web.errors import Unprocessable, from_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,7 +36,7 @@ def json_body(req: falcon.Request, model: type[M]) -> M:
     if not raw.strip():
         raise falcon.HTTPBadRequest(title="Bad Request", description="a JSON body is required")
     try:
-        data: Any = json.loads(raw, parse_constant=_not_json)
+        data: Any = json.loads(raw, parse_constant=_not_json, parse_float=finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise falcon.HTTPBadRequest(
             title="Bad Request", description="the body is not valid JSON"
@@ -44,10 +45,28 @@ def json_body(req: falcon.Request, model: type[M]) -> M:
         raise falcon.HTTPBadRequest(
             title="Bad Request", description="the body must be a JSON object"
         )
+    if too_deep(raw, data):
+        raise falcon.HTTPBadRequest(
+            title="Bad Request",
+            description=f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+        )
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         raise from_validation_error(exc, where="body") from None
+    field = unstorable_field(data)
+    if field is not None:
+        raise Unprocessable(
+            f"invalid body: {field}",
+            [
+                {
+                    "field": field,
+                    "message": "must not contain U+0000 or unpaired surrogates",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return parsed
 
 
 def query(req: falcon.Request, model: type[M]) -> M:

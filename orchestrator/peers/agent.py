@@ -14,6 +14,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import PeerRejected, PeerUnavailable, status_is_transient
+from orchestrator.redaction import redact_peer_text
 
 
 class AgentFailed(PeerRejected):
@@ -75,5 +76,6 @@ class AgentClient:
         except (ValueError, ValidationError):
             raise AgentFailed("agent sent an unreadable answer") from None
         if not result.success:
-            raise AgentFailed(f"agent run failed: {result.error or 'success:false'}"[:1000])
+            error = redact_peer_text(result.error or "success:false", team_token)
+            raise AgentFailed(f"agent run failed: {error}"[:1000])
         return result

@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 
 from orchestrator.errors import PeerRejected, PeerUnavailable, status_is_transient
+from orchestrator.redaction import redact_peer_text
 
 
 class AiPipelineClient:
     def __init__(self, base_url: str, admin_token: str, *, timeout: float = 10.0) -> None:
+        self._admin_token = admin_token
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
@@ -33,8 +35,11 @@ class AiPipelineClient:
         if status_is_transient(response.status_code):
             raise PeerUnavailable(f"AI Pipeline answered {response.status_code} on bootstrap")
         if not 200 <= response.status_code < 300:
+            # Masked before cutting: the admin token we sent must not come back (whole or
+            # in part) in an error we store or log.
+            detail = redact_peer_text(response.text[:2000], self._admin_token)[:200]
             raise PeerRejected(
-                f"AI Pipeline answered {response.status_code} on bootstrap: {response.text[:200]}"
+                f"AI Pipeline answered {response.status_code} on bootstrap: {detail}"
             )
         try:
             data = response.json()

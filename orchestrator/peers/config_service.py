@@ -14,6 +14,7 @@ from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import PeerRejected, PeerUnavailable, status_is_transient
+from orchestrator.redaction import redact_peer_text
 
 
 class Principal(BaseModel):
@@ -135,6 +136,7 @@ class ConfigServiceWorkerCalls:
         self, client: ConfigServiceClient, admin_token: str, *, cache_seconds: float = 30.0
     ) -> None:
         self._http = client._http  # one connection pool per process
+        self._admin_token = admin_token
         self._admin = {"Authorization": f"Bearer {admin_token}"}
         self._cache_seconds = cache_seconds
         ttl = max(cache_seconds, 1e-9)
@@ -285,7 +287,8 @@ class ConfigServiceWorkerCalls:
         if status_is_transient(response.status_code):
             raise PeerUnavailable(f"config service answered {response.status_code} on {path}")
         if response.status_code != 200:
-            detail = _detail(response) or ""
+            # The admin token we sent must not come back in an error we store or log.
+            detail = redact_peer_text(_detail(response) or "", self._admin_token)
             raise PeerRejected(
                 f"config service answered {response.status_code} on {path}: {detail}"[:500]
             )

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -61,7 +62,7 @@ class Routing(BaseModel):
 class DedicatedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    replicas: int = Field(default=1, ge=1, le=20)
+    replicas: StrictInt = Field(default=1, ge=1, le=20)
     cpu: Annotated[str, Field(pattern=QUANTITY, max_length=16)] = "500m"
     memory: Annotated[str, Field(pattern=QUANTITY, max_length=16)] = "1Gi"
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_args
 
+from orchestrator.json_limits import MAX_JSON_DEPTH, finite_float, too_deep
 from orchestrator.redaction import MASK, is_secret_key
 
 # Every source an event can come from, as stored in `orchestrator_webhook_events.source`.
@@ -58,9 +60,15 @@ class Inbound:
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
-    def stored_headers(self) -> dict[str, str]:
-        """Headers as they are kept: anything that carries a credential is masked."""
-        return {k: (MASK if is_secret_key(k) else v[:512]) for k, v in self.headers.items()}
+    def stored_headers(self, known_secrets: Iterable[str] = ()) -> dict[str, str]:
+        """Headers as they are kept: anything that carries a credential is masked — by
+        its name, or because it holds one of `known_secrets` (the configured webhook
+        secrets, whatever header a sender put them in)."""
+        known = [s for s in known_secrets if s]
+        return {
+            k: (MASK if is_secret_key(k) or any(s in v for s in known) else v[:512])
+            for k, v in self.headers.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -128,20 +136,24 @@ def _no_constants(name: str) -> Any:
 
 
 def body_text(body: bytes) -> str | None:
-    """The body as UTF-8 text, or None (json accepts UTF-16/32 too; Postgres wants UTF-8)."""
+    """The body as UTF-8 text, or None (json accepts UTF-16/32 too; Postgres wants UTF-8).
+    Also None after a byte-order mark, which `json.loads` skips and Postgres refuses."""
     try:
-        return body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    return None if text.startswith("\ufeff") else text
 
 
 def json_object(body: bytes | str, *, what: str = "the body") -> dict[str, Any]:
     """Strict JSON: Python's parser also takes NaN and Infinity, which JSON (and
     Postgres JSONB) does not."""
     try:
-        data = json.loads(body, parse_constant=_no_constants)
+        data = json.loads(body, parse_constant=_no_constants, parse_float=finite_float)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedPayload(f"{what} is not valid JSON") from None
     if not isinstance(data, dict):
         raise MalformedPayload(f"{what} must be a JSON object")
+    if too_deep(body, data):
+        raise MalformedPayload(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     return data

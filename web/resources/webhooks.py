@@ -8,7 +8,7 @@ from __future__ import annotations
 import falcon
 from prometheus_client import Counter
 
-from orchestrator.settings import Settings
+from orchestrator.settings import WEBHOOK_SOURCES, Settings
 from orchestrator.webhooks.flood_guard import FloodGuard
 from orchestrator.webhooks.model import Inbound, WebhookRejected
 from orchestrator.webhooks.registry import Endpoint
@@ -32,6 +32,8 @@ class Webhook:
         self._endpoint = endpoint
         self._intake = intake
         self._secrets = settings.webhook_secrets(endpoint.secret_source)
+        # Every source's secrets: a header holding any of them is masked when stored.
+        self._all_secrets = [s for name in WEBHOOK_SOURCES for s in settings.webhook_secrets(name)]
         self._guard = guard
         self.openapi = [
             Operation("POST", f"{endpoint.name} webhook", auth="none", tags=("webhooks",))
@@ -69,7 +71,8 @@ class Webhook:
         if parsed.inline_response is not None:
             resp.media = parsed.inline_response
             return
-        event_id, duplicate = self._intake.accept(source, parsed, inbound.stored_headers())
+        stored_headers = inbound.stored_headers(self._all_secrets)
+        event_id, duplicate = self._intake.accept(source, parsed, stored_headers)
         self._count("duplicate" if duplicate else "accepted")
         resp.media = (
             {"ok": True, "duplicate": True, "event_id": str(event_id)}
