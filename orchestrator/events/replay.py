@@ -4,6 +4,7 @@ same trail."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,8 @@ from orchestrator import audit
 from orchestrator.auth.admin import Admin
 from orchestrator.events import store
 
+log = logging.getLogger("orchestrator.events")
+
 
 def replay(
     conn: Connection[Any],
@@ -23,14 +26,16 @@ def replay(
     request_id: str | None,
     enqueue: Callable[[str], object],
 ) -> store.EventDetail | None:
-    """Enqueue the event again and mark it `queued`, in one transaction with its audit
-    row. None when there is no such event or it is another org's (as invisible as a
-    missing one)."""
+    """Mark the event `queued` (with its audit row) and, once that is committed, enqueue
+    it. Enqueuing inside the transaction let a fast worker read the event as it was —
+    final, with its old run — and drop the message before the commit. If Redis refuses
+    after the commit, the event is `queued` all the same and the scheduler's relay
+    enqueues it. None when there is no such event or it is another org's (as invisible
+    as a missing one)."""
     with conn.transaction():
         event = store.get(conn, event_id)
         if event is None or not admin.may_act_in(event.org_id):
             return None
-        enqueue(str(event.event_id))
         # A replay is a new dispatch: a new agent run, not the old one again.
         store.set_status(
             conn,
@@ -48,5 +53,12 @@ def replay(
             subject=str(event.event_id),
             request_id=request_id,
             detail={"source": event.source, "previous_status": event.status},
+        )
+    try:
+        enqueue(str(event.event_id))
+    except Exception as exc:  # Redis down: stored as queued, the relay enqueues it
+        log.warning(
+            "replayed event stored but not enqueued; the relay will",
+            extra={"event_id": str(event.event_id), "error": type(exc).__name__},
         )
     return event
