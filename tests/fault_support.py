@@ -169,6 +169,33 @@ class Stack:
             timeout=10, **kwargs,
         )  # fmt: skip
 
+    def secrets(self) -> set[str]:
+        """Every credential the processes held or were handed: configured secrets, the
+        tokens the Config Service issued (admin, team, impersonation) and the team
+        credentials the agent was called with."""
+        configured = ("ORCHESTRATOR_SECRET_KEY", "ORCHESTRATOR_INTERNAL_ADMIN_TOKEN")
+        return {
+            *(self.env[name] for name in configured),
+            SECRETS["generic"],
+            ADMIN,
+            *self.config.principals,
+            *(r["team_token"] for r in self.agent.runs_snapshot() if r["team_token"]),
+        }
+
+    def log_leaks(self) -> list[str]:
+        """Each secret found in the logs the processes wrote, with where: tracebacks from
+        outages and peer errors are where a credential would slip out."""
+        leaks = []
+        for log in sorted(self.workdir.glob("*.log")):
+            text = log.read_text(errors="replace")
+            assert text.count("\n") > 5, f"{log.name} holds (almost) nothing"
+            leaks += [
+                f"{log.name}: {secret[:10]}… in …{text[max(0, i - 120) : i + 40]}…"
+                for secret in self.secrets()
+                if (i := text.find(secret)) >= 0
+            ]
+        return leaks
+
     def close(self) -> None:
         for proc in self.procs.values():
             stop(proc)

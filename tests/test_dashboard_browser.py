@@ -41,9 +41,10 @@ FLAGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium installed: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed: apt-get install chromium"),
+]
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):

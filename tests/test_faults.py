@@ -162,6 +162,8 @@ def test_every_guarantee_holds_through_faults(fault_stack: Stack) -> None:
     # During the Postgres outage requests were refused (503), never acknowledged.
     assert traffic.refused.get(503, 0) > 0
     assert set(traffic.refused) <= {503, "ReadTimeout", "ConnectError", "RemoteProtocolError"}
+    # What the processes logged through all of it holds no credential.
+    assert s.log_leaks() == []
 
 
 def test_sigterm_to_every_process_during_load_loses_nothing(fault_stack: Stack) -> None:
@@ -204,3 +206,4 @@ def test_sigterm_to_every_process_during_load_loses_nothing(fault_stack: Stack) 
     assert counts.get("dispatched", 0) > 0
     # While web was down requests were refused (no listener), never answered 5xx.
     assert not any(isinstance(k, int) and k >= 500 for k in traffic.refused), traffic.refused
+    assert s.log_leaks() == []
