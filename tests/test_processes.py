@@ -115,6 +115,54 @@ def test_gunicorn_rejects_bad_framing_with_4xx(gunicorn: tuple[str, Path]) -> No
         assert 400 <= code < 500, (raw[:60], status_line)
 
 
+def raw_answer(url: str, raw: bytes) -> httpx.Response:
+    """Send bytes no HTTP client would, and parse what comes back."""
+    host, port = url.removeprefix("http://").split(":")
+    data = b""
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(raw)
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = [tuple(line.split(": ", 1)) for line in lines]
+    return httpx.Response(int(status_line.split()[1]), headers=headers, content=body)
+
+
+REFUSED_BY_GUNICORN = [
+    # (raw request, status, words the description must hold)
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, "8190 bytes"),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "8190 bytes"),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "header name"),
+    (b"\x16\x03\x01 not http at all\r\n\r\n", 400, "Invalid"),
+]
+
+
+def test_what_gunicorn_refuses_itself_is_a_json_error_with_a_request_id(
+    gunicorn: tuple[str, Path],
+) -> None:
+    """SPEC §4: every answer carries X-Request-ID, every error is JSON — including the
+    ones gunicorn gives before the app sees the request."""
+    url, _ = gunicorn
+    for raw, status, words in REFUSED_BY_GUNICORN:
+        answer = raw_answer(url, raw)
+        assert answer.status_code == status, (raw[:40], answer.text)
+        assert answer.headers["Content-Type"] == "application/json"
+        body = answer.json()
+        assert set(body) == {"title", "description", "request_id"}
+        assert body["request_id"] == answer.headers["X-Request-ID"]
+        assert words.lower() in body["description"].lower(), body
+    # Once gunicorn has read the headers, the client's request id is echoed.
+    answer = raw_answer(
+        url,
+        b"POST /health HTTP/1.1\r\nHost: x\r\nX-Request-ID: trace-42\r\n"
+        b"Content-Length: ten\r\n\r\n",
+    )
+    assert answer.status_code == 400
+    assert answer.headers["X-Request-ID"] == answer.json()["request_id"] == "trace-42"
+    assert "CONTENT-LENGTH" in answer.json()["description"]
+
+
 def test_worker_process_serves_metrics_heartbeats_and_stops_on_sigterm(
     base_env: dict[str, str],
     redis_url: str,

@@ -1,7 +1,9 @@
 """gunicorn settings and hooks for the web tier (also usable as
 `gunicorn -c python:web.gunicorn_conf 'web.app:get_app()'`).
 
-- `gthread` workers: webhook handling is short blocking I/O (Postgres, Redis).
+- `gthread` workers: webhook handling is short blocking I/O (Postgres, Redis); the
+  subclass answers what gunicorn refuses itself (bad request line, oversized headers)
+  as JSON with a request id, like every other error (web/gunicorn_worker.py).
 - The control socket is disabled: gunicorn ≥ 25.1 shares one per user (NOTES).
 - prometheus multiprocess: the directory is wiped when the master starts and a dead
   worker's files are marked so its gauges leave the aggregate.
@@ -13,7 +15,7 @@ import os
 import shutil
 from typing import Any
 
-worker_class = "gthread"
+worker_class = "web.gunicorn_worker.JsonErrorThreadWorker"
 workers = int(os.environ.get("ORCHESTRATOR_WEB_WORKERS", "2"))
 threads = int(os.environ.get("ORCHESTRATOR_WEB_THREADS", "8"))
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8070')}"]
