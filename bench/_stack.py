@@ -9,8 +9,10 @@ Used by `http_bench.py` and `webhook_bench.py`; not a script. Requests only ever
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
+import json
 import multiprocessing
 import os
 import platform
@@ -481,6 +483,39 @@ def install_signal_handlers() -> None:
 
 def interrupted_by() -> str:
     return INTERRUPTED_BY[0] if INTERRUPTED_BY else "SIGINT"
+
+
+def bench_main(
+    name: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace
+) -> int:
+    """Run a benchmark so Ctrl-C or SIGTERM stops what it started and says so (130), and
+    a stack that could not start is one line (1), not a traceback."""
+    install_signal_handlers()
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        say(f"{name}: stopped by {interrupted_by()}; everything it started was stopped")
+        return 130
+    except RuntimeError as exc:
+        say(f"{name}: {exc}")
+        return 1
+
+
+def backing_servers() -> dict[str, str]:
+    """Whether the run used given PostgreSQL/Redis servers or embedded ones."""
+    return {
+        "database": "external" if os.environ.get("DATABASE_URL") else "embedded",
+        "redis": "external" if os.environ.get("REDIS_URL") else "embedded",
+    }
+
+
+def write_result(name: str, stamp: str, document: dict[str, Any]) -> Path:
+    """`bench/results/<name>_<stamp>.json`, and say where."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{name}_{stamp}.json"
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nwritten: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    return out
 
 
 def free_port() -> int:

@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import http.client
 import json
-import os
 import secrets
 import shutil
 import sys
@@ -48,20 +47,19 @@ from typing import Any
 
 from _stack import (
     HOST,
-    REPO,
-    RESULTS_DIR,
     STOPPING,
     Machine,
     alive,
+    backing_servers,
+    bench_main,
     dependencies,
     git_revision,
-    install_signal_handlers,
-    interrupted_by,
     percentile,
     proc_stats,
     reap_strays,
     say,
     web,
+    write_result,
 )
 from webhook_bench import peers, worker
 
@@ -295,30 +293,17 @@ def run(args: argparse.Namespace) -> int:
             "web_threads": args.web_threads,
             "worker_processes": args.worker_processes,
             "worker_threads": args.worker_threads,
-            "database": "external" if os.environ.get("DATABASE_URL") else "embedded",
-            "redis": "external" if os.environ.get("REDIS_URL") else "embedded",
+            **backing_servers(),
         },
         "results": asdict(figures(samples, delay_s)),
     }
     print(report(document), flush=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"agent_run_{stamp}.json"
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwritten: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    write_result("agent_run", stamp, document)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    install_signal_handlers()
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        say(f"agent_run_bench: stopped by {interrupted_by()}; everything it started was stopped")
-        return 130
-    except RuntimeError as exc:
-        say(f"agent_run_bench: {exc}")
-        return 1
+    return bench_main("agent_run_bench", run, _parse_args(argv))
 
 
 if __name__ == "__main__":

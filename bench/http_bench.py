@@ -27,8 +27,6 @@ started is stopped on exit, on error and on Ctrl-C / SIGTERM. Requests only ever
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import resource
 import shutil
@@ -44,23 +42,22 @@ import _stack
 from _stack import (
     HOST,
     QUIET_WARN_PERCENT,
-    REPO,
-    RESULTS_DIR,
     STOPPING,
     CpuSample,
     Machine,
     RequestSpec,
     Tracked,
     background_busy,
+    backing_servers,
+    bench_main,
     dependencies,
     git_revision,
-    install_signal_handlers,
-    interrupted_by,
     nproc,
     percentile,
     reap_strays,
     say,
     web,
+    write_result,
 )
 
 ENDPOINTS = ("/health", "/ready")
@@ -290,9 +287,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(_report(machine, args, results, background), flush=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS_DIR / f"http_{stamp}.json"
     document = {
         "benchmark": "http",
         "timestamp": stamp,
@@ -305,28 +300,17 @@ def run(args: argparse.Namespace) -> int:
             "threads": args.threads,
             "warmup": args.warmup,
             "client": client_name,
-            "database": "external" if os.environ.get("DATABASE_URL") else "embedded",
-            "redis": "external" if os.environ.get("REDIS_URL") else "embedded",
+            **backing_servers(),
         },
         "background_busy_percent": background,
         "results": {r.path: asdict(r) for r in results},
     }
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwritten: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    write_result("http", stamp, document)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    install_signal_handlers()
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        say(f"http_bench: stopped by {interrupted_by()}; everything it started has been stopped")
-        return 130
-    except RuntimeError as exc:
-        say(f"http_bench: {exc}")
-        return 1
+    return bench_main("http_bench", run, _parse_args(argv))
 
 
 if __name__ == "__main__":

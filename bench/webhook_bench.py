@@ -67,7 +67,6 @@ from _stack import (
     HOST,
     QUIET_WARN_PERCENT,
     REPO,
-    RESULTS_DIR,
     STOPPING,
     CpuSample,
     Dependencies,
@@ -77,12 +76,12 @@ from _stack import (
     Tracked,
     alive,
     background_busy,
+    backing_servers,
     base_env,
+    bench_main,
     dependencies,
     free_port,
     git_revision,
-    install_signal_handlers,
-    interrupted_by,
     orchestrator_command,
     percentile,
     proc_stats,
@@ -93,6 +92,7 @@ from _stack import (
     stop_group,
     tail,
     web,
+    write_result,
 )
 
 BENCH = Path(__file__).resolve().parent
@@ -1203,8 +1203,7 @@ def run(args: argparse.Namespace) -> int:
             if args.payload.is_relative_to(REPO)
             else str(args.payload),
             "payload_bytes": len(body),
-            "database": "external" if os.environ.get("DATABASE_URL") else "embedded",
-            "redis": "external" if os.environ.get("REDIS_URL") else "embedded",
+            **backing_servers(),
             "leftover_processes": left,
         },
         "background_busy_percent": background,
@@ -1212,24 +1211,12 @@ def run(args: argparse.Namespace) -> int:
         "results": results,
     }
     print(report(document), flush=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"webhook_{stamp}.json"
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwritten: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    write_result("webhook", stamp, document)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    install_signal_handlers()
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        say(f"webhook_bench: stopped by {interrupted_by()}; everything it started was stopped")
-        return 130
-    except RuntimeError as exc:
-        say(f"webhook_bench: {exc}")
-        return 1
+    return bench_main("webhook_bench", run, _parse_args(argv))
 
 
 if __name__ == "__main__":
