@@ -13,7 +13,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 
-from orchestrator.settings import InvalidSetting, MissingSetting, Role, Settings, load_settings
+from orchestrator.settings import (
+    InvalidSetting,
+    MissingSetting,
+    Role,
+    Settings,
+    load_settings,
+    secret_masker,
+)
 
 
 def _settings(role: Role | None) -> Settings:
@@ -111,7 +118,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from orchestrator.logs import configure_logging
     from scheduler.main import SchedulerMetrics, default_tasks, run
 
-    configure_logging("scheduler", settings.orchestrator_log_level)
+    configure_logging("scheduler", settings.orchestrator_log_level, secret_masker(settings))
     metrics = SchedulerMetrics()
     tasks = default_tasks(settings, metrics)  # no cluster configuration: exit 2 here
     pool = create_pool(settings, name="scheduler", min_size=1)

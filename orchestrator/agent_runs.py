@@ -11,7 +11,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, computed_field
 
-from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.pagination import newest_first
 from orchestrator.redaction import redact
 from orchestrator.timestamps import UtcDateTime
 
@@ -152,24 +152,14 @@ def page(
 ) -> tuple[list[AgentRunSummary], str | None]:
     """Newest first, keyset-paginated on (created_at, id); filters on `org_id`,
     `team_node_id`, `status`, `trigger_source`. Raises ValueError on a bad cursor."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column in ("org_id", "team_node_id", "status", "trigger_source"):
-        value = filters.get(column)
-        if value is not None:
-            where.append(f"{column} = %s")
-            params.append(value)
-    if cursor:
-        at, row_id = decode_cursor(cursor)
-        where.append("(created_at, id) < (%s, %s)")
-        params += [at, uuid.UUID(row_id)]  # ValueError for a forged id, as for garbage
-    sql = f"SELECT {_SUMMARY_COLUMNS} FROM orchestrator_agent_runs"  # noqa: S608
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
-    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    items = [AgentRunSummary.model_validate({**r, "agent_run_id": r["id"]}) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor(items[-1].created_at, items[-1].agent_run_id) if len(rows) > limit else None
+    rows, next_cursor = newest_first(
+        conn,
+        f"SELECT {_SUMMARY_COLUMNS} FROM orchestrator_agent_runs",  # noqa: S608
+        sort_column="created_at",
+        filter_columns=("org_id", "team_node_id", "status", "trigger_source"),
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
     )
+    items = [AgentRunSummary.model_validate({**r, "agent_run_id": r["id"]}) for r in rows]
     return items, next_cursor

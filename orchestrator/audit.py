@@ -10,7 +10,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.pagination import newest_first
 from orchestrator.redaction import redact
 from orchestrator.timestamps import UtcDateTime
 
@@ -47,31 +47,18 @@ def record(
 
 
 def page(
-    conn: Connection[Any],
-    *,
-    org_id: str | None,
-    action: str | None,
-    limit: int,
-    cursor: str | None,
+    conn: Connection[Any], *, filters: dict[str, Any], limit: int, cursor: str | None
 ) -> tuple[list[AuditEntry], str | None]:
-    """Newest first, keyset-paginated on (at, id)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if org_id is not None:
-        where.append("org_id = %s")
-        params.append(org_id)
-    if action is not None:
-        where.append("action = %s")
-        params.append(action)
-    if cursor:
-        at, row_id = decode_cursor(cursor)
-        where.append("(at, id) < (%s, %s)")
-        params.extend([at, int(row_id)])
-    sql = "SELECT * FROM orchestrator_audit_log"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY at DESC, id DESC LIMIT %s"
-    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    entries = [AuditEntry.model_validate(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(entries[-1].at, entries[-1].id) if len(rows) > limit else None
-    return entries, next_cursor
+    """Newest first, keyset-paginated on (at, id); filters on `org_id` and `action`.
+    Raises ValueError on a bad cursor."""
+    rows, next_cursor = newest_first(
+        conn,
+        "SELECT * FROM orchestrator_audit_log",
+        sort_column="at",
+        filter_columns=("org_id", "action"),
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
+        row_id=int,
+    )
+    return [AuditEntry.model_validate(r) for r in rows], next_cursor

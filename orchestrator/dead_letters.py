@@ -9,6 +9,7 @@ come from `orchestrator_job_failures`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,11 +17,13 @@ from dramatiq import Message
 
 from orchestrator.queues import (
     QUEUES,
-    acks_pattern,
+    acks_key,
     dead_key,
     delayed_key,
+    heartbeats_key,
     queue_key,
-    workers_pattern,
+    worker_key,
+    workers_key,
 )
 from orchestrator.redaction import redact
 
@@ -51,26 +54,50 @@ class DeadLetter:
 
 
 def queue_depths(client: Any, namespace: str) -> tuple[list[QueueDepth], int]:
-    """Depth of every queue and the number of live worker processes."""
-    in_progress: dict[str, int] = dict.fromkeys(QUEUES, 0)
-    for key in client.scan_iter(match=acks_pattern(namespace), count=500):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        queue = name.rsplit(".", 1)[-1] if not name.endswith(".DQ") else name.rsplit(".", 2)[-2]
-        if queue in in_progress:
-            in_progress[queue] += int(client.scard(key))
+    """Depth of every queue and the number of live worker processes.
+
+    Only known keys are read, never a SCAN of the keyspace (which slows as Redis
+    grows), in at most two pipelined round trips: first every queue's ready list (LLEN),
+    delayed list (LLEN `.DQ`) and dead letters (ZCARD `.XQ`), with the Dramatiq
+    consumers (the heartbeats set) and the worker processes (`workers_key`); then the
+    consumers' in-flight sets (SCARD of their acks of each queue and its `.DQ`) and the
+    workers' liveness keys (EXISTS). Dramatiq drops a consumer from the heartbeats set
+    only once it holds no acks, so every in-flight message is counted."""
     pipe = client.pipeline(transaction=False)
     for q in QUEUES:
         pipe.llen(queue_key(namespace, q))
         pipe.llen(delayed_key(namespace, q))
         pipe.zcard(dead_key(namespace, q))
-    counts = pipe.execute()
+    pipe.zrange(heartbeats_key(namespace), 0, -1)
+    pipe.zrange(workers_key(namespace), 0, -1)
+    *counts, consumers, workers = pipe.execute()
+    consumers = [_text(c) for c in consumers]
+    workers = [_text(w) for w in workers]
+    found: Iterator[Any] = iter(())
+    if consumers or workers:
+        pipe = client.pipeline(transaction=False)
+        for consumer in consumers:
+            for q in QUEUES:
+                pipe.scard(acks_key(namespace, consumer, q))
+                pipe.scard(acks_key(namespace, consumer, f"{q}.DQ"))
+        for worker in workers:
+            pipe.exists(worker_key(namespace, worker))
+        found = iter(pipe.execute())
+    in_progress = dict.fromkeys(QUEUES, 0)
+    for _consumer in consumers:
+        for q in QUEUES:
+            in_progress[q] += int(next(found)) + int(next(found))
+    alive = sum(1 for _worker in workers if next(found))
     depths = [
         QueueDepth(q, counts[i * 3], counts[i * 3 + 1], in_progress[q], counts[i * 3 + 2])
         for i, q in enumerate(QUEUES)
     ]
     # Worker processes only (the web tier's enqueues also beat Dramatiq's heartbeat set).
-    workers = sum(1 for _ in client.scan_iter(match=workers_pattern(namespace), count=500))
-    return depths, workers
+    return depths, alive
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _decode(queue: str, redis_id: str, raw: bytes, died_at: float) -> DeadLetter:

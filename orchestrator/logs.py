@@ -3,7 +3,9 @@
 The id lives in a context variable set by the web middleware (per request) and by the
 worker middleware (per message), so any log line written while serving either carries
 it without passing it around. Values that look like credentials are masked before a
-line is written: a secret that slips into a log call still never reaches the log.
+line is written, and so is every configured secret wherever it appears in the line
+(message, traceback, extra fields): a secret that slips into a log call still never
+reaches the log.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from orchestrator.redaction import redact_text
+from orchestrator.redaction import NO_SECRETS, SecretMasker, redact_text
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -27,12 +29,21 @@ message_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, ids, extra fields."""
+# Extra fields of other types are written as their str(), as `default=str` would, but
+# before masking, so the masker sees that text too.
+_JSON_VALUES = (str, int, float, bool, type(None), dict, list, tuple)
 
-    def __init__(self, process: str) -> None:
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, ids, extra fields.
+
+    Parameters: `process` (the line's `process` field); `secrets`, the masker of the
+    configured secrets (default: none)."""
+
+    def __init__(self, process: str, secrets: SecretMasker = NO_SECRETS) -> None:
         super().__init__()
         self.process = process
+        self.secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -52,16 +63,19 @@ class JsonFormatter(logging.Formatter):
             line["message_id"] = message_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value
+                line[key] = value if isinstance(value, _JSON_VALUES) else str(value)
         if record.exc_info:
             line["exc"] = redact_text(self.formatException(record.exc_info))
-        return json.dumps(line, default=str)
+        return json.dumps(self.secrets.mask(line), default=str)
 
 
-def configure_logging(process: str, level: str = "INFO") -> None:
-    """Route every logger (ours, gunicorn's, dramatiq's, apscheduler's) through JSON."""
+def configure_logging(
+    process: str, level: str = "INFO", secrets: SecretMasker = NO_SECRETS
+) -> None:
+    """Route every logger (ours, gunicorn's, dramatiq's, apscheduler's) through JSON,
+    with `secrets` (the process's `secret_masker`) masked in every line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(process))
+    handler.setFormatter(JsonFormatter(process, secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -25,8 +25,10 @@ def heartbeats_key(namespace: str) -> str:
     return f"{namespace}:__heartbeats__"
 
 
-def acks_pattern(namespace: str) -> str:
-    return f"{namespace}:__acks__.*"
+def acks_key(namespace: str, consumer: str, queue: str) -> str:
+    """The set of messages `consumer` (a Dramatiq broker id, a member of the heartbeats
+    set) has fetched from `queue` (or `<queue>.DQ`) and not yet acknowledged."""
+    return f"{namespace}:__acks__.{consumer}.{queue}"
 
 
 def worker_key(namespace: str, worker: str) -> str:
@@ -34,5 +36,7 @@ def worker_key(namespace: str, worker: str) -> str:
     return f"{namespace}:__orchestrator_workers__:{worker}"
 
 
-def workers_pattern(namespace: str) -> str:
-    return f"{namespace}:__orchestrator_workers__:*"
+def workers_key(namespace: str) -> str:
+    """Sorted set of the worker processes that beat lately (name → time of the last
+    beat), so their liveness keys can be read by name instead of found by a SCAN."""
+    return f"{namespace}:__orchestrator_workers__"

@@ -7,11 +7,18 @@ one line naming it: an operator sees what to set, not a traceback.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.redaction import MIN_SECRET_LENGTH, SecretMasker
+
+log = logging.getLogger("orchestrator.settings")
 
 Role = Literal["migrate", "web", "worker", "scheduler"]
 
@@ -205,6 +212,27 @@ class Settings(BaseSettings):
 
         return int(os.environ["PORT"]) if os.environ.get("PORT") else 9191
 
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this configuration holds, in each form it could leak in: each
+        secret setting whole and each of its comma-separated values (rotation lists),
+        a Standard Webhooks secret also without its `whsec_` prefix, and the password
+        of a URL (`DATABASE_URL`, `REDIS_URL`), as written and decoded. Any `SecretStr`
+        field counts, so a secret added to these settings later is covered too."""
+        found: set[str] = set()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, SecretStr):
+                continue
+            whole = value.get_secret_value().strip()
+            found.add(whole)
+            for part in (p.strip() for p in whole.split(",")):
+                found.add(part)
+                if part.startswith("whsec_"):
+                    found.add(part.removeprefix("whsec_"))
+                found.update(_url_password(part))
+        found.discard("")
+        return tuple(sorted(found))
+
     def webhook_secrets(self, source: str) -> list[str]:
         """The accepted secrets of a webhook source (several while rotating); [] = disabled."""
         value: SecretStr | None = getattr(self, _SECRET_FIELD[source])
@@ -223,6 +251,38 @@ class Settings(BaseSettings):
     def agent_max_turns(self, source: str) -> int:
         value: int = getattr(self, f"orchestrator_{source}_agent_max_turns")
         return value
+
+
+def _url_password(value: str) -> list[str]:
+    if "://" not in value:
+        return []
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []
+
+
+@functools.lru_cache(maxsize=16)
+def secret_masker(settings: Settings) -> SecretMasker:
+    """The masker of every secret `settings` holds, compiled once per `Settings`. A
+    secret too short to be masked inside free text is named (never shown) in a warning."""
+    short = sorted(
+        name.upper()
+        for name in type(settings).model_fields
+        if isinstance(value := getattr(settings, name), SecretStr)
+        and any(
+            0 < len(part.strip()) < MIN_SECRET_LENGTH
+            for part in value.get_secret_value().split(",")
+        )
+    )
+    if short:
+        log.warning(
+            "secrets shorter than %d characters are not masked inside payloads and logs: %s",
+            MIN_SECRET_LENGTH,
+            ", ".join(short),
+        )
+    return SecretMasker(settings.secret_values())
 
 
 def load_settings(**overrides: object) -> Settings:

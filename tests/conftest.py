@@ -8,6 +8,8 @@ and its own Redis namespace.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import signal
@@ -33,6 +35,7 @@ from orchestrator.db.migrations import apply
 from orchestrator.devstack.config_service import ConfigServiceStandIn
 from orchestrator.devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from orchestrator.devstack.kubernetes import KubernetesStandIn
+from orchestrator.logs import JsonFormatter
 from orchestrator.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,6 +125,24 @@ def namespace(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Everything logged at DEBUG, through the JSON formatter the processes use but
+    *without* its secret masker: what reaches it is what the code itself logs, before
+    the formatter's safety net."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter("test"))
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield out
+    root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

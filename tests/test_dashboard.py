@@ -22,7 +22,7 @@ from orchestrator.auth.admin import AdminAuthenticator
 from orchestrator.dashboard import throughput
 from orchestrator.peers.config_service import ConfigServiceClient
 from orchestrator.provisioning import runs
-from orchestrator.queues import dead_key, delayed_key, queue_key, worker_key
+from orchestrator.queues import dead_key, delayed_key, queue_key
 from orchestrator.settings import Settings
 from tests.dashboard_support import (
     COOKIE,
@@ -32,6 +32,7 @@ from tests.dashboard_support import (
     post_form,
     seed_dead_letter,
 )
+from workers.middleware.heartbeat import record_beat
 
 PAGES = [
     "/dashboard",
@@ -429,8 +430,8 @@ def test_the_overview_shows_queues_workers_jobs_events_runs_and_problems(
     r.rpush(queue_key(namespace, "webhooks"), "a", "b", "c")
     r.rpush(delayed_key(namespace, "agents"), "d")
     seed_dead_letter(r, namespace, queue="provisioning")
-    r.set(worker_key(namespace, "host:1"), "{}", ex=30)
-    r.set(worker_key(namespace, "host:2"), "{}", ex=30)
+    record_beat(r, namespace, "host:1", "{}")
+    record_beat(r, namespace, "host:2", "{}")
     minute = int(time.time()) // 60
     throughput.record(
         r,
@@ -510,7 +511,7 @@ def test_an_idle_healthy_system_is_all_clear_but_no_worker_is_a_problem(
     cookies = login(client, admin_token)
     data = client.simulate_get("/dashboard/api/overview", cookies=cookies).json
     assert data["problems"] == ["No worker process is alive: queued work is not being processed."]
-    services.redis.set(worker_key(namespace, "host:1"), "{}", ex=30)
+    record_beat(services.redis, namespace, "host:1", "{}")
     data = client.simulate_get("/dashboard/api/overview", cookies=cookies).json
     assert data["problems"] == []
     assert "All clear" in client.simulate_get("/dashboard", cookies=cookies).text

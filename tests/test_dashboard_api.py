@@ -12,8 +12,9 @@ from falcon import testing
 
 from orchestrator import agent_runs
 from orchestrator.provisioning import runs
-from orchestrator.queues import dead_key, delayed_key, queue_key, worker_key
+from orchestrator.queues import acks_key, dead_key, delayed_key, heartbeats_key, queue_key
 from tests.dashboard_support import seed_dead_letter
+from workers.middleware.heartbeat import record_beat
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -26,9 +27,12 @@ def test_queues_report_depths_and_live_workers(
     r = services.redis
     r.rpush(queue_key(namespace, "agents"), "x", "y")
     r.rpush(delayed_key(namespace, "webhooks"), "z")
-    r.sadd(f"{namespace}:__acks__.worker-1.provisioning", "m1")
+    # One message in flight, as Dramatiq's broker records it: the consumer beats the
+    # heartbeats set and holds the message in its acks of the queue.
+    r.zadd(heartbeats_key(namespace), {"worker-1": time.time() * 1000})
+    r.sadd(acks_key(namespace, "worker-1", "provisioning"), "m1")
     seed_dead_letter(r, namespace, queue="default")
-    r.set(worker_key(namespace, "host:9"), "{}", ex=30)
+    record_beat(r, namespace, "host:9", "{}")
     body = client.simulate_get("/api/v1/admin/jobs/queues", headers=bearer(admin_token)).json
     depth = {q["name"]: q for q in body["queues"]}
     assert depth["agents"]["ready"] == 2

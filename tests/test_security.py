@@ -44,10 +44,10 @@ from orchestrator.devstack.standin import Request, Response
 from orchestrator.errors import PeerRejected
 from orchestrator.events import store
 from orchestrator.k8s.naming import dedicated_agent_url
-from orchestrator.logs import JsonFormatter
 from orchestrator.peers.agent import AgentClient, AgentFailed
 from orchestrator.peers.ai_pipeline import AiPipelineClient
 from orchestrator.peers.config_service import ConfigServiceClient, ConfigServiceWorkerCalls
+from orchestrator.redaction import NO_SECRETS
 from orchestrator.settings import Settings
 from orchestrator.webhooks.model import Inbound, ParsedEvent, SignatureInvalid
 from orchestrator.webhooks.registry import endpoints
@@ -259,22 +259,6 @@ def agent() -> Iterator[AgentStandIn]:
     standin = LeakyAgent().start()
     yield standin  # type: ignore[misc]
     standin.stop()
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """Everything logged, at DEBUG, through the production JSON formatter."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter("test"))
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield out
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def with_canaries(source: str) -> bytes:
@@ -568,6 +552,7 @@ def org_world(
         source="generic",
         parsed=ParsedEvent("alpha-1", "generic", {"message": PRIVATE}, {"service": "alpha"}),
         headers={},
+        secrets=NO_SECRETS,
     )
     store.set_status(db, event_id, "dispatched", org_id=ORG_A, team_node_id=TEAM_A)
     return {

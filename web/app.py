@@ -16,14 +16,15 @@ import psycopg_pool
 import redis
 
 from orchestrator import readiness
-from orchestrator.auth.admin import AdminAuthenticator
+from orchestrator.auth.admin import AdminAuthenticator, AuthError
 from orchestrator.db.migrations import migration_ids
 from orchestrator.db.pool import create_pool
 from orchestrator.peers.config_service import ConfigServiceClient
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings, load_settings, secret_masker
 from orchestrator.webhooks.flood_guard import FloodGuard
 from orchestrator.webhooks.registry import endpoints
 from web import dashboard, errors, middleware
+from web.auth import Authentication, handle_auth_error
 from web.intake import EventIntake
 from web.metrics import WebMetrics
 from web.openapi import build_document
@@ -57,11 +58,16 @@ def create_app(
         maxsize=settings.orchestrator_admin_auth_cache_size,
         require_admin_star=settings.orchestrator_require_admin_star,
     )
+    internal_token = settings.orchestrator_internal_token
     app = falcon.App(
         middleware=[
             middleware.RequestId(),
             middleware.Metrics(WebMetrics.get()),
             middleware.BodyLimit(settings.orchestrator_max_body_bytes),
+            # After the body limits, which read nothing; before every responder.
+            Authentication(
+                authenticator, internal_token.get_secret_value() if internal_token else None
+            ),
         ],
     )
     app.req_options.auto_parse_qs_csv = False
@@ -69,6 +75,7 @@ def create_app(
     app.resp_options.secure_cookies_by_default = True
     app.set_error_serializer(errors.serialize_error)
     app.add_error_handler(Exception, errors.handle_unexpected)
+    app.add_error_handler(AuthError, handle_auth_error)
     app.add_error_handler(
         (
             psycopg.OperationalError,
@@ -93,55 +100,38 @@ def create_app(
         ("/health", health.Health()),
         ("/ready", health.Ready(ready_checks)),
         ("/metrics", health.Metrics()),
-        ("/api/v1/admin/audit", audit.AuditLog(services, authenticator)),
-        ("/api/v1/admin/jobs/queues", jobs.Queues(services, authenticator)),
-        ("/api/v1/admin/jobs/dead", jobs.DeadLetters(services, authenticator)),
-        ("/api/v1/admin/jobs/dead/requeue", jobs.DeadLettersBulkRequeue(services, authenticator)),
-        ("/api/v1/admin/jobs/dead/{message_id}", jobs.DeadLetter(services, authenticator)),
-        (
-            "/api/v1/admin/jobs/dead/{message_id}/requeue",
-            jobs.DeadLetterRequeue(services, authenticator),
-        ),
+        ("/api/v1/admin/audit", audit.AuditLog(services)),
+        ("/api/v1/admin/jobs/queues", jobs.Queues(services)),
+        ("/api/v1/admin/jobs/dead", jobs.DeadLetters(services)),
+        ("/api/v1/admin/jobs/dead/requeue", jobs.DeadLettersBulkRequeue(services)),
+        ("/api/v1/admin/jobs/dead/{message_id}", jobs.DeadLetter(services)),
+        ("/api/v1/admin/jobs/dead/{message_id}/requeue", jobs.DeadLetterRequeue(services)),
     ]
     guard = FloodGuard(
         settings.redis_dsn, settings.orchestrator_ingress_rate_limit, namespace=services.namespace
     )
-    intake = EventIntake(services)
+    intake = EventIntake(services, secret_masker(settings))
     routes += [(e.path, webhooks.Webhook(e, settings, intake, guard)) for e in endpoints(settings)]
-    internal_token = settings.orchestrator_internal_token
-    routes.append(
-        (
-            "/api/v1/internal/slack/trigger",
-            internal.InternalSlackTrigger(
-                internal_token.get_secret_value() if internal_token else None, intake
-            ),
-        )
-    )
+    routes.append(("/api/v1/internal/slack/trigger", internal.InternalSlackTrigger(intake)))
     routes += [
-        ("/api/v1/admin/webhooks/events", events.Events(services, authenticator)),
-        ("/api/v1/admin/webhooks/events/{event_id}", events.Event(services, authenticator)),
-        (
-            "/api/v1/admin/webhooks/events/{event_id}/replay",
-            events.EventReplay(services, authenticator),
-        ),
+        ("/api/v1/admin/webhooks/events", events.Events(services)),
+        ("/api/v1/admin/webhooks/events/{event_id}", events.Event(services)),
+        ("/api/v1/admin/webhooks/events/{event_id}/replay", events.EventReplay(services)),
     ]
     routes += [
-        ("/api/v1/admin/provision/team", provisioning.ProvisionTeam(services, authenticator)),
-        ("/api/v1/admin/provision/runs", provisioning.Runs(services, authenticator)),
-        ("/api/v1/admin/provision/runs/{run_id}", provisioning.Run(services, authenticator)),
+        ("/api/v1/admin/provision/team", provisioning.ProvisionTeam(services)),
+        ("/api/v1/admin/provision/runs", provisioning.Runs(services)),
+        ("/api/v1/admin/provision/runs/{run_id}", provisioning.Run(services)),
     ]
     routes += [
-        (
-            "/api/v1/admin/agents/run",
-            agent_runs.AgentRunStart(services, authenticator, settings),
-        ),
-        ("/api/v1/admin/agents/runs", agent_runs.AgentRuns(services, authenticator)),
-        ("/api/v1/admin/agents/runs/{run_id}", agent_runs.AgentRunItem(services, authenticator)),
+        ("/api/v1/admin/agents/run", agent_runs.AgentRunStart(services, settings)),
+        ("/api/v1/admin/agents/runs", agent_runs.AgentRuns(services)),
+        ("/api/v1/admin/agents/runs/{run_id}", agent_runs.AgentRunItem(services)),
     ]
     team = "/api/v1/admin/orgs/{org_id}/teams/{team_node_id}"
     routes += [
-        (f"{team}/schedules", schedules.Schedules(services, authenticator)),
-        (f"{team}/schedules/{{schedule_id}}", schedules.ScheduleItem(services, authenticator)),
+        (f"{team}/schedules", schedules.Schedules(services)),
+        (f"{team}/schedules/{{schedule_id}}", schedules.ScheduleItem(services)),
     ]
     routes += dashboard.routes(settings, services, authenticator)
     routes.append(

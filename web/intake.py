@@ -13,6 +13,7 @@ import uuid
 
 from orchestrator.breaker import Breaker
 from orchestrator.events import store
+from orchestrator.redaction import SecretMasker
 from orchestrator.webhooks.model import ParsedEvent
 from web.services import Services
 from workers.messages import webhook_event
@@ -21,8 +22,12 @@ log = logging.getLogger("orchestrator.webhooks")
 
 
 class EventIntake:
-    def __init__(self, services: Services) -> None:
+    """Parameters: `services`; `secrets`, the masker of the configured secrets (none
+    of them is stored, wherever a delivery put them)."""
+
+    def __init__(self, services: Services, secrets: SecretMasker) -> None:
         self._s = services
+        self._secrets = secrets
         self._breaker = Breaker()
 
     def accept(
@@ -30,7 +35,9 @@ class EventIntake:
     ) -> tuple[uuid.UUID, bool]:
         """(event id, duplicate)."""
         with self._s.pool.connection() as conn, conn.transaction():
-            event_id, duplicate = store.insert(conn, source=source, parsed=parsed, headers=headers)
+            event_id, duplicate = store.insert(
+                conn, source=source, parsed=parsed, headers=headers, secrets=self._secrets
+            )
             if duplicate or self._breaker.open:
                 return event_id, duplicate
             try:

@@ -2,7 +2,9 @@
 models their responders use — never written by hand, so it cannot drift.
 
 Each resource class carries `openapi: list[Operation]`; `build_document` walks the
-app's route table and turns those into an OpenAPI 3.1 document.
+app's route table and turns those into an OpenAPI 3.1 document. The same declarations
+decide authentication (`web.auth.Authentication` enforces each operation's `auth` and
+`permission`), so what the document promises is what is checked.
 """
 
 from __future__ import annotations

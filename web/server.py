@@ -12,7 +12,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, secret_masker
 
 
 def prepare_metrics_dir(port: int) -> str:
@@ -43,7 +43,7 @@ class WebServer(BaseApplication):  # type: ignore[misc]
         self.cfg.set("bind", [f"0.0.0.0:{self._settings.port}"])
         for key, value in self._overrides.items():
             self.cfg.set(key, value)
-        self.cfg.set("logconfig_dict", _logconfig())
+        self.cfg.set("logconfig_dict", _logconfig(self._settings))
 
     def load(self) -> Any:
         from web.app import build_services, create_app
@@ -56,11 +56,17 @@ class WebServer(BaseApplication):  # type: ignore[misc]
         return create_app(settings, build_services(settings))
 
 
-def _logconfig() -> dict[str, Any]:
+def _logconfig(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "orchestrator.logs.JsonFormatter", "process": "web"}},
+        "formatters": {
+            "json": {
+                "()": "orchestrator.logs.JsonFormatter",
+                "process": "web",
+                "secrets": secret_masker(settings),
+            }
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

@@ -8,13 +8,13 @@ import dramatiq
 
 from orchestrator.db.pool import create_pool
 from orchestrator.logs import configure_logging
-from orchestrator.settings import load_settings
+from orchestrator.settings import load_settings, secret_masker
 from workers.actors import register_all
 from workers.broker import create_broker
 from workers.runtime import build_deps, build_provisioning_deps
 
 settings = load_settings()
-configure_logging("worker", settings.orchestrator_log_level)
+configure_logging("worker", settings.orchestrator_log_level, secret_masker(settings))
 pool = create_pool(settings, name="worker", min_size=1)
 broker = create_broker(settings, role="worker", pool=pool)
 dramatiq.set_broker(broker)

@@ -85,6 +85,14 @@ class Admin:
         if not self.may_act_in(org_id):
             raise Forbidden("this credential may act only in its own organization")
 
+    def list_scope(self, org_id: str | None) -> str | None:
+        """The org a list is confined to: `org_id` when asked for (Forbidden outside this
+        admin's reach), else the admin's own org — None, every org, for a super-admin."""
+        if org_id is None:
+            return self.org_id
+        self.require_org(org_id)
+        return org_id
+
 
 def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -1,8 +1,11 @@
 """The durable event log, `orchestrator_webhook_events` (SPEC §4.2, §6).
 
 An event is acknowledged only once its row is committed. Payloads are stored with
-credential-named fields masked (Slack's legacy verification `token`, for one): the
-single-event view shows payloads to operators. Every status change appends
+credential-named fields masked (Slack's legacy verification `token`, for one), and
+every configured secret masked wherever it occurs in a string (a GitHub issue quoting
+the signing secret): the single-event view shows payloads to operators. No raw body is
+kept: the signature is checked once, at the door, and a replay re-dispatches the
+stored (masked) payload. Every status change appends
 to `status_history` (status, time, detail), so an operator can read how an event got
 where it is. Dedup is the table's unique (source, delivery_key).
 """
@@ -17,8 +20,8 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from orchestrator.pagination import decode_cursor, encode_cursor
-from orchestrator.redaction import MASK, is_secret_key
+from orchestrator.pagination import newest_first
+from orchestrator.redaction import MASK, NO_SECRETS, SecretMasker, is_secret_key
 from orchestrator.timestamps import UtcDateTime
 from orchestrator.webhooks.model import ParsedEvent
 
@@ -60,44 +63,85 @@ class EventDetail(EventSummary):
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def storable(value: Any, *, mask: bool = True) -> tuple[Any, bool]:
-    """One walk: characters Postgres text and JSONB cannot hold (U+0000, lone
-    surrogates) become U+FFFD — rather than refusing a delivery whose signature was
-    valid — and, with `mask`, credential-named fields are masked. Returns (value,
-    whether anything changed)."""
+def storable(
+    value: Any, *, mask: bool = True, secrets: SecretMasker = NO_SECRETS
+) -> tuple[Any, bool]:
+    """Characters Postgres text and JSONB cannot hold (U+0000, lone surrogates) become
+    U+FFFD — rather than refusing a delivery whose signature was valid —; with `mask`,
+    credential-named fields are masked; and the configured `secrets` are masked
+    wherever they occur in a string, keys included. Returns (value, whether anything
+    changed).
+
+    One walk does the first two and collects the strings; the secrets are then looked
+    for in all of them at once, and only a value that holds one is walked again."""
+    strings: list[str] | None = [] if secrets else None
+    cleaned, changed = _walk(value, mask, strings)
+    if strings and secrets.found_in_any(strings):
+        return secrets.mask(cleaned), True
+    return cleaned, changed
+
+
+def _walk(value: Any, mask: bool, strings: list[str] | None) -> tuple[Any, bool]:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         changed = False
         for key, item in value.items():
-            new_key, key_changed = storable(key, mask=mask)
+            new_key, key_changed = _walk(key, mask, strings)
             if mask and isinstance(key, str) and is_secret_key(key) and item not in (None, ""):
                 out[new_key] = MASK
                 changed = True
                 continue
-            new_item, item_changed = storable(item, mask=mask)
+            new_item, item_changed = _walk(item, mask, strings)
             out[new_key] = new_item
             changed = changed or key_changed or item_changed
         return out, changed
     if isinstance(value, list):
-        items = [storable(v, mask=mask) for v in value]
+        items = [_walk(v, mask, strings) for v in value]
         return [v for v, _ in items], any(c for _, c in items)
-    if isinstance(value, str) and _UNSTORABLE.search(value):
-        return _UNSTORABLE.sub("\ufffd", value), True
+    if isinstance(value, str):
+        changed = _UNSTORABLE.search(value) is not None
+        if changed:
+            value = _UNSTORABLE.sub("\ufffd", value)
+        if strings is not None:
+            strings.append(value)
+        return value, changed
     return value, False
 
 
-def jsonb_safe(value: Any) -> Any:
-    """`value` with only the unstorable characters replaced (ids, routing)."""
-    return storable(value, mask=False)[0]
+def jsonb_safe(value: Any, secrets: SecretMasker = NO_SECRETS) -> Any:
+    """`value` with the unstorable characters replaced and `secrets` masked, but no
+    field masked for its name (ids, routing)."""
+    return storable(value, mask=False, secrets=secrets)[0]
 
 
-def stored_payload(parsed: ParsedEvent) -> Any:
+def stored_payload(parsed: ParsedEvent, secrets: SecretMasker = NO_SECRETS) -> Any:
     """The payload as stored: its original JSON text when nothing needed changing (no
-    re-encoding), else the masked and cleaned value."""
-    value, changed = storable(parsed.payload)
+    re-encoding), else the masked and cleaned value. The text is kept only when no
+    string in it holds a credential-named field's value or a configured secret — its
+    escapes (`\\u0041`, `\\/`) may spell a secret the text does not show, so the
+    parsed strings are what is searched, not the text."""
+    value, changed = storable(parsed.payload, secrets=secrets)
     if not changed and parsed.raw_json is not None:
         return Jsonb(parsed.payload, dumps=lambda _obj: parsed.raw_json or "")
     return Jsonb(value)
+
+
+# Column widths (migrations/0001): identifiers are masked first and cut after, so a cut
+# can never keep the first part of a secret.
+DELIVERY_KEY_CHARS = 200
+EVENT_TYPE_CHARS = 128
+HEADER_VALUE_CHARS = 512
+
+
+def stored_identifier(value: str, secrets: SecretMasker, limit: int) -> str:
+    return str(jsonb_safe(value, secrets))[:limit]
+
+
+def stored_headers(headers: dict[str, str], secrets: SecretMasker) -> dict[str, str]:
+    """Headers as kept: credential-named ones masked, configured secrets masked inside
+    any value, then each value cut to `HEADER_VALUE_CHARS`."""
+    cleaned = storable(headers, secrets=secrets)[0]
+    return {k: v[:HEADER_VALUE_CHARS] if isinstance(v, str) else v for k, v in cleaned.items()}
 
 
 def _history(status: str, detail: str | None = None) -> Jsonb:
@@ -108,10 +152,21 @@ def _history(status: str, detail: str | None = None) -> Jsonb:
 
 
 def insert(
-    conn: Connection[Any], *, source: str, parsed: ParsedEvent, headers: dict[str, str]
+    conn: Connection[Any],
+    *,
+    source: str,
+    parsed: ParsedEvent,
+    headers: dict[str, str],
+    secrets: SecretMasker,
 ) -> tuple[uuid.UUID, bool]:
-    """(event id, duplicate). A duplicate delivery returns the first event's id."""
+    """(event id, duplicate). A duplicate delivery returns the first event's id.
+
+    Nothing of the delivery is stored with a configured secret in it (`secrets`, the
+    process's `secret_masker`): payload, headers, routing identifiers, delivery key
+    and event type are all masked. The delivery key is deduplicated as masked, so a
+    redelivery still meets its first copy."""
     event_id = uuid.uuid4()
+    delivery_key = stored_identifier(parsed.delivery_key, secrets, DELIVERY_KEY_CHARS)
     row = conn.execute(
         "INSERT INTO orchestrator_webhook_events (id, source, delivery_key, event_type,"
         " status, status_history, headers, payload, routing_identifiers)"
@@ -122,18 +177,18 @@ def insert(
         (
             event_id,
             source,
-            jsonb_safe(parsed.delivery_key),
-            jsonb_safe(parsed.event_type),
-            Jsonb(headers),
-            stored_payload(parsed),
-            Jsonb(jsonb_safe(parsed.routing)),
+            delivery_key,
+            stored_identifier(parsed.event_type, secrets, EVENT_TYPE_CHARS),
+            Jsonb(stored_headers(headers, secrets)),
+            stored_payload(parsed, secrets),
+            Jsonb(jsonb_safe(parsed.routing, secrets)),
         ),
     ).fetchone()
     if row is not None:
         return event_id, False
     existing = conn.execute(
         "SELECT id FROM orchestrator_webhook_events WHERE source = %s AND delivery_key = %s",
-        (source, jsonb_safe(parsed.delivery_key)),
+        (source, delivery_key),
     ).fetchone()
     assert existing is not None
     return existing["id"], True
@@ -187,27 +242,18 @@ def page(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[EventSummary], str | None]:
-    """Newest first, keyset-paginated on (received_at, id)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column in ("source", "status", "org_id", "team_node_id"):
-        value = filters.get(column)
-        if value is not None:
-            where.append(f"{column} = %s")
-            params.append(value)
-    if cursor:
-        at, row_id = decode_cursor(cursor)
-        where.append("(received_at, id) < (%s, %s::uuid)")
-        params += [at, uuid.UUID(row_id)]  # a forged cursor is a ValueError: 422
-    sql = f"SELECT {_COLUMNS} FROM orchestrator_webhook_events"  # noqa: S608
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY received_at DESC, id DESC LIMIT %s"
-    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    items = [EventSummary.model_validate({**r, "event_id": r["id"]}) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor(items[-1].received_at, items[-1].event_id) if len(rows) > limit else None
+    """Newest first, keyset-paginated on (received_at, id). Raises ValueError on a bad
+    cursor."""
+    rows, next_cursor = newest_first(
+        conn,
+        f"SELECT {_COLUMNS} FROM orchestrator_webhook_events",  # noqa: S608
+        sort_column="received_at",
+        filter_columns=("source", "status", "org_id", "team_node_id"),
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
     )
+    items = [EventSummary.model_validate({**r, "event_id": r["id"]}) for r in rows]
     return items, next_cursor
 
 

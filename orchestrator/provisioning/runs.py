@@ -16,7 +16,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.pagination import newest_first
 from orchestrator.timestamps import UtcDateTime
 
 RunKind = Literal["provision", "deprovision"]
@@ -160,26 +160,16 @@ def page(
 ) -> tuple[list[Run], str | None]:
     """Newest first, keyset-paginated on (created_at, id). Raises ValueError on a bad
     cursor."""
-    where, params = [], []
-    for column in ("org_id", "team_node_id", "status", "kind"):
-        if filters.get(column) is not None:
-            where.append(f"{column} = %s")
-            params.append(filters[column])
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        where.append("(created_at, id) < (%s, %s)")
-        params += [at.replace(tzinfo=None), uuid.UUID(last_id)]
-    sql = f"SELECT {_COLUMNS} FROM orchestrator_provisioning_runs"  # noqa: S608
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
-    rows = conn.execute(sql, (*params, limit + 1)).fetchall()
-    runs = [_run(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = runs[-1]
-        next_cursor = encode_cursor(last.created_at, last.provisioning_run_id)
-    return runs, next_cursor
+    rows, next_cursor = newest_first(
+        conn,
+        f"SELECT {_COLUMNS} FROM orchestrator_provisioning_runs",  # noqa: S608
+        sort_column="created_at",
+        filter_columns=("org_id", "team_node_id", "status", "kind"),
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
+    )
+    return [_run(r) for r in rows], next_cursor
 
 
 def save_steps(

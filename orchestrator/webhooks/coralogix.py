@@ -60,7 +60,7 @@ class Coralogix:
         action = string_or_none(payload.get("alert_action")) or "unknown"
         return ParsedEvent(
             hashlib.sha256(inbound.body).hexdigest(),
-            f"alert.{action}"[:128],
+            f"alert.{action}",
             payload,
             routing,
             raw_json=body_text(inbound.body),

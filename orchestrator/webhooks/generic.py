@@ -38,9 +38,7 @@ class Generic:
             raise IncompletePayload("`routing` must be an object of string identifiers")
         routing = {k: v.strip() for k, v in routing_in.items() if v.strip()}
         event_type = string_or_none(payload.get("event_type")) or "generic"
-        return ParsedEvent(
-            key, event_type[:128], payload, routing, raw_json=body_text(inbound.body)
-        )
+        return ParsedEvent(key, event_type, payload, routing, raw_json=body_text(inbound.body))
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         message = payload.get("message")

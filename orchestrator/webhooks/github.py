@@ -62,8 +62,8 @@ class GitHub:
             routing["github_repo"] = repo
         event_type = f"{event}.{action}" if action else event
         return ParsedEvent(
-            f"{hook[:64]}:{delivery[:128]}",
-            event_type[:128],
+            f"{hook}:{delivery}",
+            event_type,
             payload,
             routing,
             raw_json=body_text(inbound.body),

@@ -96,7 +96,7 @@ class IncidentIo:
         event_type = string_or_none(payload.get("event_type")) or "unknown"
         return ParsedEvent(
             key,
-            event_type[:128],
+            event_type,
             payload,
             routing_identifiers(event_type, payload),
             raw_json=body_text(inbound.body),

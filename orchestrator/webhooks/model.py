@@ -61,18 +61,23 @@ class Inbound:
         return self.headers.get(name.lower())
 
     def stored_headers(self, known_secrets: Iterable[str] = ()) -> dict[str, str]:
-        """Headers as they are kept: anything that carries a credential is masked — by
+        """Headers to keep: anything that carries a credential is masked whole — by
         its name, or because it holds one of `known_secrets` (the configured webhook
-        secrets, whatever header a sender put them in)."""
+        secrets, whatever header a sender put them in). The event store then masks
+        every configured secret inside the values and only then cuts them to length
+        (a cut made first could keep the start of a secret)."""
         known = [s for s in known_secrets if s]
         return {
-            k: (MASK if is_secret_key(k) or any(s in v for s in known) else v[:512])
+            k: (MASK if is_secret_key(k) or any(s in v for s in known) else v)
             for k, v in self.headers.items()
         }
 
 
 @dataclass(frozen=True)
 class ParsedEvent:
+    """Values as the delivery gave them: the event store masks configured secrets in
+    every field and cuts the identifiers to their column widths after that."""
+
     delivery_key: str
     event_type: str
     payload: dict[str, Any]

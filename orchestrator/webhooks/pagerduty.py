@@ -57,9 +57,7 @@ class PagerDuty:
         if service:
             routing["pagerduty_service_id"] = service
         event_type = string_or_none(event.get("event_type")) or "unknown"
-        return ParsedEvent(
-            key[:200], event_type[:128], payload, routing, raw_json=body_text(inbound.body)
-        )
+        return ParsedEvent(key, event_type, payload, routing, raw_json=body_text(inbound.body))
 
     def classify(self, event_type: str, payload: dict[str, Any]) -> Trigger:
         if event_type not in self.trigger_events:

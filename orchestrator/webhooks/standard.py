@@ -43,4 +43,4 @@ def delivery_key(inbound: Inbound) -> str:
     key = (inbound.header("webhook-id") or "").strip()
     if not key:
         raise IncompletePayload("webhook-id is required")
-    return key[:200]
+    return key

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.auth.admin import AdminAuthenticator
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, secret_masker
 from web.dashboard import dead_letters, events, login, overview, runs, schedules, teams
 from web.dashboard.base import Dashboard
 from web.dashboard.csrf import Csrf
@@ -56,7 +56,7 @@ def routes(
             max_age_seconds=settings.orchestrator_dashboard_session_max_hours * 3600,
         ),
         csrf=Csrf(secret),
-        renderer=Renderer(static),
+        renderer=Renderer(static, secret_masker(settings)),
         static=static,
         sign_in_limit=FailedSignIns(
             settings.redis_dsn, login.FAILED_SIGN_IN_RATE, namespace=services.namespace

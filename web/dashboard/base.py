@@ -170,12 +170,14 @@ class DashboardResource:
         return viewer
 
     def action_viewer(
-        self, req: falcon.Request, resp: falcon.Response, form: dict[str, list[str]]
-    ) -> Viewer:
-        """For POST actions: the viewer whose CSRF token the request carries."""
+        self, req: falcon.Request, resp: falcon.Response
+    ) -> tuple[Viewer, dict[str, list[str]]]:
+        """For POST actions: the viewer whose CSRF token the request carries, and the
+        action's form — read only once the session is known to be live."""
         viewer = self.viewer(req, resp)
         if viewer is None:
             raise PageError(401, "Signed out", "Your session has ended; sign in again.")
+        form = form_fields(req)
         given = first(form, FIELD) or req.get_header(HEADER)
         if not self._d.csrf.matches(viewer.csrf_token, given):
             raise PageError(
@@ -184,7 +186,7 @@ class DashboardResource:
                 "This action did not come from a dashboard page of your session. Reload"
                 " the page and try again.",
             )
-        return viewer
+        return viewer, form
 
     # -- cookies ----------------------------------------------------------------------
     def secure_cookies(self, req: falcon.Request) -> bool:

@@ -18,7 +18,6 @@ from web.dashboard.base import (
     bad_cursor,
     filters,
     first,
-    form_fields,
     html_page,
     notice,
     require_super_admin,
@@ -80,8 +79,7 @@ class _Action(DashboardResource):
 class DeadLetterRequeue(_Action):
     @html_page
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
-        form = form_fields(req)
-        viewer = self.action_viewer(req, resp, form)
+        viewer, form = self.action_viewer(req, resp)
         require_super_admin(viewer)
         letter = self._letter(message_id)
         if letter is None:
@@ -95,8 +93,7 @@ class DeadLetterRequeue(_Action):
 class DeadLetterDelete(_Action):
     @html_page
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
-        form = form_fields(req)
-        viewer = self.action_viewer(req, resp, form)
+        viewer, form = self.action_viewer(req, resp)
         require_super_admin(viewer)
         letter = self._letter(message_id)
         if letter is None:
@@ -110,8 +107,7 @@ class DeadLetterDelete(_Action):
 class DeadLettersBulkRequeue(_Action):
     @html_page
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        form = form_fields(req)
-        viewer = self.action_viewer(req, resp, form)
+        viewer, form = self.action_viewer(req, resp)
         require_super_admin(viewer)
         ids = list(dict.fromkeys(form.get("message_id", [])))
         if not ids:

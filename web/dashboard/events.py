@@ -23,7 +23,6 @@ from web.dashboard.base import (
     PageError,
     bad_cursor,
     filters,
-    form_fields,
     html_page,
     notice,
 )
@@ -96,8 +95,7 @@ class Event(DashboardResource):
 class EventReplay(DashboardResource):
     @html_page
     def on_post(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
-        form = form_fields(req)
-        viewer = self.action_viewer(req, resp, form)
+        viewer, _ = self.action_viewer(req, resp)
         if not viewer.admin.has(REPLAY_PERMISSION):
             raise PageError(403, "Not allowed", f"Replaying events needs {REPLAY_PERMISSION}.")
         parsed = _event_id(event_id)

@@ -141,10 +141,9 @@ class Login(DashboardResource):
 class Logout(DashboardResource):
     @html_page
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        form = form_fields(req)
         viewer = self.viewer(req, resp)
         if viewer is not None:
-            if not self._d.csrf.matches(viewer.csrf_token, first(form, FIELD)):
+            if not self._d.csrf.matches(viewer.csrf_token, first(form_fields(req), FIELD)):
                 raise PageError(
                     403,
                     "Refused: missing or invalid CSRF token",

@@ -23,12 +23,10 @@ from pydantic import BaseModel, Field
 from orchestrator import admin_agent_runs, agent_runs
 from orchestrator.admin_agent_runs import AgentRunRequest
 from orchestrator.agent_runs import AgentRun, AgentRunSummary, RunStatus, TriggerSource
-from orchestrator.auth.admin import AdminAuthenticator
 from orchestrator.breaker import Breaker
 from orchestrator.settings import Settings
-from web.auth import require_admin
-from web.bodies import json_body, query
-from web.errors import bad_cursor
+from web.auth import admin_of
+from web.bodies import json_body
 from web.openapi import Operation
 from web.prefer import wait_seconds
 from web.resources.base import AdminResource
@@ -74,22 +72,16 @@ class AgentRunStart(AdminResource):
         )
     ]
 
-    def __init__(
-        self, services: Services, authenticator: AdminAuthenticator, settings: Settings
-    ) -> None:
-        super().__init__(services, authenticator)
+    def __init__(self, services: Services, settings: Settings) -> None:
+        super().__init__(services)
         self._settings = settings
         self._breaker = Breaker()
         self._waiters = threading.BoundedSemaphore(max(1, settings.orchestrator_web_threads // 2))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        admin = require_admin(self._auth, req, PERMISSION)
+        admin = admin_of(req)
         body = json_body(req, AgentRunRequest)
-        if not admin.may_act_in(body.org_id):
-            raise falcon.HTTPForbidden(
-                title="Forbidden",
-                description="this credential may act only in its own organization",
-            )
+        admin.require_org(body.org_id)
         wait = wait_seconds(req.get_header("Prefer"), cap=admin_agent_runs.MAX_WAIT_SECONDS)
         submitted = admin_agent_runs.submit(
             self._s.pool,
@@ -137,24 +129,7 @@ class AgentRuns(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        q = query(req, AgentRunsQuery)
-        admin = require_admin(
-            self._auth, req, PERMISSION, org_id=q.org_id, org_scoped=q.org_id is not None
-        )
-        filters = q.model_dump(include={"org_id", "team_node_id", "status", "trigger_source"})
-        if admin.org_id is not None:
-            filters["org_id"] = admin.org_id
-        try:
-            with self._s.pool.connection() as conn:
-                items, next_cursor = agent_runs.page(
-                    conn, filters=filters, limit=q.limit, cursor=q.cursor
-                )
-        except ValueError:
-            raise bad_cursor() from None
-        resp.media = {
-            "items": [i.model_dump(mode="json") for i in items],
-            "next_cursor": next_cursor,
-        }
+        self._answer_org_page(req, resp, AgentRunsQuery, agent_runs.page)
 
 
 class AgentRunItem(AdminResource):
@@ -169,7 +144,7 @@ class AgentRunItem(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        admin = require_admin(self._auth, req, PERMISSION)
+        admin = admin_of(req)
         run = admin_agent_runs.get(self._s.pool, run_id)
         if run is None or not admin.may_act_in(run.org_id):
             raise _not_found()

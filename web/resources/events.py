@@ -5,7 +5,6 @@ sees only its org's events (unrouted events belong to no org: super-admins only)
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import falcon
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,9 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator.events import store
 from orchestrator.events.replay import replay
 from orchestrator.webhooks.model import SourceName
-from web.auth import require_admin
-from web.bodies import query
-from web.errors import bad_cursor
+from web.auth import admin_of
 from web.openapi import Operation
 from web.resources.base import AdminResource
 from web.schemas import ID_PATTERN, PageQuery
@@ -63,26 +60,7 @@ class Events(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        q = query(req, EventsQuery)
-        admin = require_admin(
-            self._auth, req, PERMISSION, org_id=q.org_id, org_scoped=q.org_id is not None
-        )
-        filters: dict[str, Any] = q.model_dump(
-            include={"source", "status", "org_id", "team_node_id"}
-        )
-        if admin.org_id is not None:
-            filters["org_id"] = admin.org_id
-        try:
-            with self._s.pool.connection() as conn:
-                items, next_cursor = store.page(
-                    conn, filters=filters, limit=q.limit, cursor=q.cursor
-                )
-        except ValueError:
-            raise bad_cursor() from None
-        resp.media = {
-            "items": [i.model_dump(mode="json") for i in items],
-            "next_cursor": next_cursor,
-        }
+        self._answer_org_page(req, resp, EventsQuery, store.page)
 
 
 class Event(AdminResource):
@@ -97,7 +75,7 @@ class Event(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
-        admin = require_admin(self._auth, req, PERMISSION)
+        admin = admin_of(req)
         with self._s.pool.connection() as conn:
             event = store.get(conn, _uuid(event_id))
         if event is None or not admin.may_act_in(event.org_id):
@@ -118,7 +96,7 @@ class EventReplay(AdminResource):
     ]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, event_id: str) -> None:
-        admin = require_admin(self._auth, req, PERMISSION)
+        admin = admin_of(req)
         with self._s.pool.connection() as conn:
             event = replay(
                 conn,

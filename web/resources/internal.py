@@ -1,11 +1,11 @@
 """`POST /api/v1/internal/slack/trigger` (SPEC §4.4): another service of the product
-asks for an agent run as if someone had mentioned the bot in Slack. Authenticated by
-`ORCHESTRATOR_INTERNAL_TOKEN` (constant-time compare; 401 otherwise; 404 while the
-variable is unset), then handled exactly like a verified `app_mention`."""
+asks for an agent run as if someone had mentioned the bot in Slack. The caller has shown
+`ORCHESTRATOR_INTERNAL_TOKEN` before this runs (`web.auth.Authentication`: constant-time
+compare; 401 otherwise; 404 while the variable is unset); the request is then handled
+exactly like a verified `app_mention`."""
 
 from __future__ import annotations
 
-import hmac
 import time
 import uuid
 
@@ -13,7 +13,6 @@ import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.webhooks.model import ParsedEvent
-from web.auth import authorization_bearer
 from web.bodies import json_body
 from web.intake import EventIntake
 from web.openapi import Operation
@@ -49,20 +48,10 @@ class InternalSlackTrigger:
         )
     ]
 
-    def __init__(self, token: str | None, intake: EventIntake) -> None:
-        self._token = token.encode() if token else None
+    def __init__(self, intake: EventIntake) -> None:
         self._intake = intake
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if self._token is None:
-            raise falcon.HTTPNotFound(
-                title="Not Found", description="the internal API is not configured"
-            )
-        given = (authorization_bearer(req) or "").encode()
-        if not hmac.compare_digest(given, self._token):
-            raise falcon.HTTPUnauthorized(
-                title="Unauthorized", description="invalid internal token", challenges=["Bearer"]
-            )
         body = json_body(req, SlackTrigger)
         event_ts = body.event_ts or f"{time.time():.6f}"
         payload = {

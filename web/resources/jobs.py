@@ -11,8 +11,8 @@ from typing import Any
 import falcon
 
 from orchestrator import audit, dead_letters, job_failures
-from orchestrator.auth.admin import Admin, AdminAuthenticator
-from web.auth import require_admin
+from orchestrator.auth.admin import Admin
+from web.auth import admin_of
 from web.bodies import json_body, query
 from web.errors import bad_cursor
 from web.openapi import Operation
@@ -31,8 +31,8 @@ from web.services import Services
 PERMISSION = "admin:jobs"
 
 
-def _jobs_admin(auth: AdminAuthenticator, req: falcon.Request) -> Admin:
-    admin = require_admin(auth, req, PERMISSION)
+def _jobs_admin(req: falcon.Request) -> Admin:
+    admin = admin_of(req)
     # Queues are shared by every org: only a super-admin may see or move them.
     if admin.org_id is not None:
         raise falcon.HTTPForbidden(
@@ -53,8 +53,8 @@ class Queues(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _jobs_admin(req)
         query(req, NoQuery)
-        _jobs_admin(self._auth, req)
         depths, workers = dead_letters.queue_depths(self._s.redis, self._s.namespace)
         resp.media = {"queues": [d.__dict__ for d in depths], "workers_alive": workers}
 
@@ -72,8 +72,8 @@ class DeadLetters(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _jobs_admin(req)
         q = query(req, DeadQuery)
-        _jobs_admin(self._auth, req)
         try:
             offset = int(q.cursor) if q.cursor else 0
             if offset < 0:
@@ -105,7 +105,7 @@ class DeadLetter(AdminResource):
     ]
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
-        admin = _jobs_admin(self._auth, req)
+        admin = _jobs_admin(req)
         letter = find_letter(self._s, message_id)
         dead_letters.delete_dead(self._s.redis, self._s.namespace, letter)
         audit_letter(self._s, admin, req, "job.deleted", letter)
@@ -124,7 +124,7 @@ class DeadLetterRequeue(AdminResource):
     ]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, message_id: str) -> None:
-        admin = _jobs_admin(self._auth, req)
+        admin = _jobs_admin(req)
         letter = find_letter(self._s, message_id)
         dead_letters.requeue_dead(self._s.redis, self._s.namespace, self._s.broker, letter)
         audit_letter(self._s, admin, req, "job.requeued", letter)
@@ -145,7 +145,7 @@ class DeadLettersBulkRequeue(AdminResource):
     ]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        admin = _jobs_admin(self._auth, req)
+        admin = _jobs_admin(req)
         body = json_body(req, BulkRequeue)
         requeued, missing = [], []
         for message_id in dict.fromkeys(body.message_ids):

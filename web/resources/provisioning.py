@@ -6,7 +6,6 @@ token is the first read of the succeeded run by a principal with `admin:provisio
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import falcon
 from cryptography.fernet import InvalidToken
@@ -15,9 +14,8 @@ from pydantic import BaseModel, Field
 from orchestrator.provisioning import runs
 from orchestrator.provisioning.request import DeprovisionRequest, ProvisionRequest
 from orchestrator.provisioning.submit import submit
-from web.auth import require_admin
+from web.auth import admin_of
 from web.bodies import json_body, query
-from web.errors import bad_cursor
 from web.openapi import Operation
 from web.resources.base import AdminResource
 from web.schemas import ID_PATTERN, NoQuery, PageQuery
@@ -60,7 +58,8 @@ class _Submit(AdminResource):
         resp: falcon.Response,
         request: ProvisionRequest | DeprovisionRequest,
     ) -> None:
-        admin = require_admin(self._auth, req, WRITE, org_id=request.org_id, org_scoped=True)
+        admin = admin_of(req)
+        admin.require_org(request.org_id)
         with self._s.pool.connection() as conn:
             try:
                 run, created = submit(
@@ -117,21 +116,7 @@ class Runs(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        q = query(req, RunsQuery)
-        admin = require_admin(
-            self._auth, req, READ, org_id=q.org_id, org_scoped=q.org_id is not None
-        )
-        filters: dict[str, Any] = q.model_dump(include={"org_id", "team_node_id", "status", "kind"})
-        if admin.org_id is not None:
-            filters["org_id"] = admin.org_id
-        try:
-            with self._s.pool.connection() as conn:
-                items, next_cursor = runs.page(
-                    conn, filters=filters, limit=q.limit, cursor=q.cursor
-                )
-        except ValueError:
-            raise bad_cursor() from None
-        resp.media = {"items": [r.public() for r in items], "next_cursor": next_cursor}
+        self._answer_org_page(req, resp, RunsQuery, runs.page, runs.Run.public)
 
 
 class Run(AdminResource):
@@ -147,7 +132,7 @@ class Run(AdminResource):
     ]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        admin = require_admin(self._auth, req, READ)
+        admin = admin_of(req)
         query(req, NoQuery)
         try:
             rid = uuid.UUID(run_id)

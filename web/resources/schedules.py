@@ -16,7 +16,7 @@ from orchestrator import audit
 from orchestrator.auth.admin import Admin
 from orchestrator.schedules import store
 from orchestrator.schedules.model import Schedule, ScheduleCreate, ScheduleUpdate
-from web.auth import require_admin
+from web.auth import admin_of
 from web.bodies import json_body, query
 from web.errors import Unprocessable
 from web.openapi import Operation
@@ -58,9 +58,28 @@ def _not_found() -> falcon.HTTPNotFound:
     return falcon.HTTPNotFound(title="Not Found", description="no such schedule")
 
 
+def _operation(
+    method: str,
+    summary: str,
+    responses: dict[int, type[BaseModel] | None],
+    *,
+    body: type[BaseModel] | None = None,
+) -> Operation:
+    """Every schedule operation needs `admin:schedules` and is listed under `schedules`."""
+    return Operation(
+        method,
+        summary,
+        permission=PERMISSION,
+        body=body,
+        responses=responses,
+        tags=("schedules",),
+    )
+
+
 class _ScheduleResource(AdminResource):
     def _admin(self, req: falcon.Request, org_id: str, team_node_id: str) -> Admin:
-        admin = require_admin(self._auth, req, PERMISSION, org_id=org_id, org_scoped=True)
+        admin = admin_of(req)
+        admin.require_org(org_id)
         _team(org_id, team_node_id)
         query(req, NoQuery)  # a team has at most three schedules: nothing to filter or page
         return admin
@@ -83,20 +102,12 @@ class _ScheduleResource(AdminResource):
 
 class Schedules(_ScheduleResource):
     openapi = [
-        Operation(
-            "GET",
-            "A team's pipeline schedules with their sync state",
-            permission=PERMISSION,
-            responses={200: SchedulePage},
-            tags=("schedules",),
-        ),
-        Operation(
+        _operation("GET", "A team's pipeline schedules with their sync state", {200: SchedulePage}),
+        _operation(
             "POST",
             "Create a schedule (one per type); its CronJob follows within seconds",
-            permission=PERMISSION,
+            {201: Schedule, 409: None},
             body=ScheduleCreate,
-            responses={201: Schedule, 409: None},
-            tags=("schedules",),
         ),
     ]
 
@@ -136,27 +147,15 @@ class Schedules(_ScheduleResource):
 
 class ScheduleItem(_ScheduleResource):
     openapi = [
-        Operation(
-            "GET",
-            "One schedule",
-            permission=PERMISSION,
-            responses={200: Schedule},
-            tags=("schedules",),
-        ),
-        Operation(
+        _operation("GET", "One schedule", {200: Schedule}),
+        _operation(
             "PATCH",
             "Change cron expression, time zone or enabled (the type is fixed)",
-            permission=PERMISSION,
+            {200: Schedule},
             body=ScheduleUpdate,
-            responses={200: Schedule},
-            tags=("schedules",),
         ),
-        Operation(
-            "DELETE",
-            "Delete a schedule; its CronJob is removed by the next pass",
-            permission=PERMISSION,
-            responses={204: None},
-            tags=("schedules",),
+        _operation(
+            "DELETE", "Delete a schedule; its CronJob is removed by the next pass", {204: None}
         ),
     ]
 

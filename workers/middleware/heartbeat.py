@@ -1,5 +1,7 @@
 """Tell the world this worker process is alive: a Redis key per process, refreshed
-every 10 s with a 30 s expiry, removed at a clean shutdown.
+every 10 s with a 30 s expiry, removed at a clean shutdown. Each beat also records the
+process's name in a sorted set (`workers_key`), so the dashboard reads the liveness keys
+by name instead of scanning the keyspace; names silent for an hour leave the set.
 
 Dramatiq's own `__heartbeats__` set cannot answer "how many workers": every process
 that merely enqueues (the web tier, the scheduler) writes to it too.
@@ -17,10 +19,29 @@ from typing import Any
 import dramatiq
 from dramatiq import Middleware
 
-from orchestrator.queues import worker_key
+from orchestrator.queues import worker_key, workers_key
 
 INTERVAL_SECONDS = 10
 TTL_SECONDS = 30
+FORGET_AFTER_SECONDS = 3600
+
+
+def record_beat(client: Any, namespace: str, name: str, info: str) -> None:
+    """One beat of worker process `name`: its liveness key, and its name in the set."""
+    now = time.time()
+    registry = workers_key(namespace)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(worker_key(namespace, name), info, ex=TTL_SECONDS)
+    pipe.zadd(registry, {name: now})
+    pipe.zremrangebyscore(registry, "-inf", now - FORGET_AFTER_SECONDS)
+    pipe.execute()
+
+
+def forget(client: Any, namespace: str, name: str) -> None:
+    pipe = client.pipeline(transaction=False)
+    pipe.delete(worker_key(namespace, name))
+    pipe.zrem(workers_key(namespace), name)
+    pipe.execute()
 
 
 class WorkerHeartbeat(Middleware):
@@ -30,7 +51,7 @@ class WorkerHeartbeat(Middleware):
         self._thread: threading.Thread | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        key = worker_key(self._namespace, f"{socket.gethostname()}:{os.getpid()}")
+        name = f"{socket.gethostname()}:{os.getpid()}"
         client: Any = broker.client  # type: ignore[attr-defined]
         info = json.dumps(
             {
@@ -45,12 +66,12 @@ class WorkerHeartbeat(Middleware):
         def beat() -> None:
             while not self._stop.is_set():
                 try:
-                    client.set(key, info, ex=TTL_SECONDS)
+                    record_beat(client, self._namespace, name, info)
                 except Exception:  # noqa: S110 - Redis down: the key simply expires
                     pass
                 self._stop.wait(INTERVAL_SECONDS)
             try:
-                client.delete(key)
+                forget(client, self._namespace, name)
             except Exception:  # noqa: S110
                 pass
 
