@@ -406,3 +406,51 @@ def test_without_the_cache_every_event_asks_again(
         pipeline.process(deps, event_id, is_last_attempt=False)
     lookups = [c.path for c in config_service.calls[before:]]
     assert lookups.count("/api/v1/internal/routing/lookup") == 2
+
+
+def test_two_deliveries_of_one_event_at_once_make_one_agent_run(
+    stack: dict[str, Any],
+    db: Any,
+    config_service: ConfigServiceStandIn,
+    agent: AgentStandIn,
+    services: Any,
+) -> None:
+    """The relay re-enqueues an event that waited too long while its first message may
+    still be queued: two workers then process it together. Both pass routing before
+    either creates the run (the slow routing lookup holds them there); the agent must
+    still be called under one correlation id, and the event get one run."""
+    import threading
+
+    from orchestrator.events import pipeline
+
+    settings = stack["settings"].model_copy(update={"orchestrator_config_cache_seconds": 0})
+    deps = build_deps(settings, services.pool, namespace=services.namespace)
+    event_id = send(stack["client"], "generic").json["event_id"]
+    final_event(db, event_id)
+    db.execute(
+        "UPDATE orchestrator_webhook_events SET status = 'queued', agent_run_id = NULL"
+        " WHERE id = %s",
+        (event_id,),
+    )
+    before = {r["id"] for r in db.execute("SELECT id FROM orchestrator_agent_runs").fetchall()}
+    calls_before = len(agent.runs_snapshot())
+    config_service.set_faults(latency=0.5, path="routing/lookup")
+    outcomes: list[str] = []
+
+    def deliver() -> None:
+        outcomes.append(pipeline.process(deps, event_id, is_last_attempt=False).status)
+
+    workers = [threading.Thread(target=deliver) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=30)
+    config_service.clear_faults()
+    new_runs = db.execute(
+        "SELECT id FROM orchestrator_agent_runs WHERE event_id = %s AND NOT (id = ANY(%s))",
+        (event_id, list(before)),
+    ).fetchall()
+    assert len(new_runs) == 1, new_runs
+    correlations = {r["correlation_id"] for r in agent.runs_snapshot()[calls_before:]}
+    assert correlations == {str(new_runs[0]["id"])}
+    assert sorted(outcomes) == ["dispatched", "dispatched"]

@@ -146,6 +146,17 @@ def _create_run(
         "max_turns": deps.settings.agent_max_turns(source),
     }
     with deps.pool.connection() as conn, conn.transaction():
+        # Two deliveries of one event can get here together (the relay re-enqueues an
+        # event that waited too long while its first message is still queued): the row
+        # lock makes the second join the run the first created, so the agent is never
+        # called for one event under two correlation ids.
+        locked = conn.execute(
+            "SELECT agent_run_id FROM orchestrator_webhook_events WHERE id = %s FOR UPDATE",
+            (event.event_id,),
+        ).fetchone()
+        if locked is not None and locked["agent_run_id"] is not None:
+            existing: uuid.UUID = locked["agent_run_id"]
+            return existing
         run_id = agent_runs.create(
             conn,
             org_id=org_id,
