@@ -11,6 +11,7 @@ after the writes in flight of the running tick.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import (
     REGISTRY,
@@ -256,10 +258,6 @@ def run(
 ) -> int:
     """Block until SIGTERM/SIGINT; returns the process exit code."""
     metrics = metrics or SchedulerMetrics()
-    if settings.orchestrator_scheduler_metrics_port:
-        start_http_server(
-            settings.orchestrator_scheduler_metrics_port, addr=settings.orchestrator_metrics_host
-        )
     tick = Tick(pool, tasks, metrics)
     scheduler = BlockingScheduler(
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
@@ -280,16 +278,29 @@ def run(
 
     listener = ChangeListener(settings.dsn, on_change).start()
 
+    def shut_down() -> None:
+        # A signal that arrives before `scheduler.start()` below must still stop it.
+        deadline = time.monotonic() + 30
+        while not scheduler.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(SchedulerNotRunningError):
+            scheduler.shutdown(wait=True)
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping scheduler", extra={"signal": signal.Signals(signum).name})
         tasks.stopping.set()
         # shutdown(wait=True) lets a running tick finish (its reconcile stops after the
         # writes in flight); it must not run inside the signal handler's frame of the
         # scheduler's own thread, hence the thread.
-        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+        threading.Thread(target=shut_down, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # Only now: a metrics answer then also means SIGTERM stops this process gracefully.
+    if settings.orchestrator_scheduler_metrics_port:
+        start_http_server(
+            settings.orchestrator_scheduler_metrics_port, addr=settings.orchestrator_metrics_host
+        )
     log.info(
         "scheduler started",
         extra={

@@ -132,7 +132,10 @@ class Stack:
         wait_http(f"{self.url}/ready", timeout=60, proc=self.procs["web"])
 
     def spawn_scheduler(self) -> None:
-        self.spawn("scheduler", ["scheduler"], ORCHESTRATOR_SCHEDULER_METRICS_PORT=str(free_port()))
+        """Returns once the scheduler serves metrics: it then also stops gracefully."""
+        port = free_port()
+        self.spawn("scheduler", ["scheduler"], ORCHESTRATOR_SCHEDULER_METRICS_PORT=str(port))
+        wait_http(f"http://127.0.0.1:{port}/metrics", timeout=60, proc=self.procs["scheduler"])
 
     @property
     def url(self) -> str:
@@ -152,13 +155,17 @@ class Stack:
         env = {k: v for k, v in self.env.items() if k != "PORT"}
         self.env_worker = env
         log = open(self.workdir / "worker.log", "ab")  # noqa: SIM115
+        port = free_port()
         self.procs["worker"] = subprocess.Popen(
             [ORCHESTRATOR_BIN, "worker", "--processes", "1", "--threads", "4"],
-            env={**env, "ORCHESTRATOR_WORKER_METRICS_PORT": str(free_port())},
+            env={**env, "ORCHESTRATOR_WORKER_METRICS_PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        # Its worker process serves metrics once booted: a SIGTERM before Dramatiq has
+        # installed its handlers would kill it outright (-15), a test artefact.
+        wait_http(f"http://127.0.0.1:{port}/metrics", timeout=60, proc=self.procs["worker"])
 
     def db(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row)
@@ -196,6 +203,14 @@ class Stack:
             ]
         return leaks
 
+    def log_tails(self, lines: int = 15) -> str:
+        """The end of each process's log, for a failure message."""
+        tails = []
+        for log in sorted(self.workdir.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {log.name}\n" + "\n".join(t[:300] for t in tail))
+        return "\n".join(tails)
+
     def close(self) -> None:
         for proc in self.procs.values():
             stop(proc)
@@ -232,7 +247,16 @@ def settle_events(stack: Stack, acked: set[str], timeout: float = 240) -> dict[s
             assert len(rows) == len(acked), "an acknowledged event is missing from Postgres"
             return all(r["status"] in FINAL_EVENT for r in rows)
 
-        wait_for(all_final, timeout, "every acknowledged event in a final state")
+        try:
+            wait_for(all_final, timeout, "every acknowledged event in a final state")
+        except AssertionError as exc:
+            stuck = conn.execute(
+                "SELECT status, count(*) AS n, min(received_at) AS oldest,"
+                " max(status_history::text) AS history FROM orchestrator_webhook_events"
+                " WHERE id::text = ANY(%s) AND status <> ALL(%s) GROUP BY status",
+                (list(acked), list(FINAL_EVENT)),
+            ).fetchall()
+            raise AssertionError(f"{exc}; not final: {stuck}; {stack.log_tails()}") from None
         doubled = conn.execute(
             "SELECT event_id::text FROM orchestrator_agent_runs WHERE event_id IS NOT NULL"
             " GROUP BY event_id HAVING count(DISTINCT id) > 1"
