@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     orchestrator_dashboard_session_idle_minutes: int = Field(default=30, ge=1, le=720)
     orchestrator_dashboard_session_max_hours: float = Field(default=8.0, gt=0, le=72)
     orchestrator_dashboard_secure_cookie: bool | None = None
+    # Proxies in front of the web tier that append the peer to X-Forwarded-For (an
+    # ingress controller: 1). 0 trusts no header: the peer address is the client.
+    orchestrator_trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
 
     orchestrator_slack_agent_timeout_seconds: int = Field(default=300, ge=1)
     orchestrator_github_agent_timeout_seconds: int = Field(default=180, ge=1)

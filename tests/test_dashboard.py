@@ -923,3 +923,46 @@ def test_openapi_documents_the_json_the_dashboard_uses(client: testing.TestClien
     assert not any(
         p.startswith("/dashboard/") and p != "/dashboard/api/overview" for p in doc["paths"]
     )
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "peer", "hops", "counted"),
+    [
+        (None, "10.0.0.9", 0, "10.0.0.9"),
+        ("203.0.113.7", "10.0.0.9", 0, "10.0.0.9"),  # header ignored: nothing trusted
+        ("203.0.113.7", "10.0.0.9", 1, "203.0.113.7"),  # behind one ingress
+        ("6.6.6.6, 203.0.113.7", "10.0.0.9", 1, "203.0.113.7"),  # a forged entry
+        ("203.0.113.7, 10.0.0.5", "10.0.0.9", 2, "203.0.113.7"),  # two proxies
+        (None, "10.0.0.9", 1, "10.0.0.9"),  # fewer entries than hops: the leftmost
+    ],
+)
+def test_sign_in_failures_count_against_the_client_behind_trusted_proxies(
+    forwarded_for: str | None, peer: str, hops: int, counted: str
+) -> None:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    req = testing.create_req(headers=headers, remote_addr=peer)
+    from web.dashboard.login import client_address
+
+    assert client_address(req, hops) == counted
+
+
+def test_behind_a_proxy_one_client_s_failures_do_not_lock_out_another(
+    settings: Any, services: Any, admin_token: str
+) -> None:
+    proxied = settings.model_copy(update={"orchestrator_trusted_proxy_hops": 1})
+    client = app_client(proxied, services)
+
+    def attempt(token: str, address: str) -> testing.Result:
+        page = client.simulate_get("/dashboard/login")
+        return client.simulate_post(
+            "/dashboard/login",
+            body=f"token={token}&csrf_token={csrf_of(page.text)}",
+            headers={**FORM, "X-Forwarded-For": address},
+            cookies={"orch_dashboard_login": page.cookies["orch_dashboard_login"].value},
+        )
+
+    assert [attempt("guess", "203.0.113.7").status_code for _ in range(10)] == [401] * 10
+    assert attempt("guess", "203.0.113.7").status_code == 429
+    # Forging a new leftmost entry does not reset the count: the ingress appended .7.
+    assert attempt(admin_token, "1.2.3.4, 203.0.113.7").status_code == 429
+    assert attempt(admin_token, "198.51.100.2").status_code == 303

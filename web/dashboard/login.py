@@ -38,6 +38,18 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def client_address(req: falcon.Request, trusted_hops: int) -> str:
+    """The address failed sign-ins are counted against. Behind `trusted_hops` proxies
+    that each append their peer to X-Forwarded-For, the client is the entry that many
+    places from the right (with the peer itself last); entries further left are
+    whatever the client wrote, so they are never used. With 0, the peer address: one
+    shared limit for everyone behind a proxy, but one a client cannot dodge by
+    forging the header."""
+    route = [e.strip() for e in (req.get_header("X-Forwarded-For") or "").split(",")]
+    route = [e for e in route if e] + [req.remote_addr or "unknown"]
+    return route[max(0, len(route) - 1 - trusted_hops)]
+
+
 class Login(DashboardResource):
     @html_page
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -57,7 +69,7 @@ class Login(DashboardResource):
             return self._form(
                 req, resp, status=403, message="The form expired; sign in again.", target=target
             )
-        address = req.remote_addr or "unknown"
+        address = client_address(req, self._d.settings.orchestrator_trusted_proxy_hops)
         wait = self._d.sign_in_limit.wait_seconds(address)
         if wait is not None:
             resp.set_header("Retry-After", str(int(wait)))
