@@ -234,29 +234,38 @@ def fault_stack() -> Iterator[Stack]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def wait_all_final(
+    stack: Stack, conn: psycopg.Connection[Any], acked: set[str], timeout: float
+) -> None:
+    """Every acknowledged event is stored and reaches a final state within `timeout`;
+    if not, the failure says which statuses they are stuck in, since when, and what
+    the processes logged last."""
+
+    def all_final() -> bool:
+        rows = conn.execute(
+            "SELECT id::text, status FROM orchestrator_webhook_events WHERE id::text = ANY(%s)",
+            (list(acked),),
+        ).fetchall()
+        assert len(rows) == len(acked), "an acknowledged event is missing from Postgres"
+        return all(r["status"] in FINAL_EVENT for r in rows)
+
+    try:
+        wait_for(all_final, timeout, "every acknowledged event in a final state")
+    except AssertionError as exc:
+        stuck = conn.execute(
+            "SELECT status, count(*) AS n, min(received_at) AS oldest,"
+            " max(status_history::text) AS history FROM orchestrator_webhook_events"
+            " WHERE id::text = ANY(%s) AND status <> ALL(%s) GROUP BY status",
+            (list(acked), list(FINAL_EVENT)),
+        ).fetchall()
+        raise AssertionError(f"{exc}; not final: {stuck}; {stack.log_tails()}") from None
+
+
 def settle_events(stack: Stack, acked: set[str], timeout: float = 240) -> dict[str, int]:
     """Wait until every acknowledged event is final; check no event reached the agent
     under two runs (two correlation ids). Returns the count per status."""
     with stack.db() as conn:
-
-        def all_final() -> bool:
-            rows = conn.execute(
-                "SELECT id::text, status FROM orchestrator_webhook_events WHERE id::text = ANY(%s)",
-                (list(acked),),
-            ).fetchall()
-            assert len(rows) == len(acked), "an acknowledged event is missing from Postgres"
-            return all(r["status"] in FINAL_EVENT for r in rows)
-
-        try:
-            wait_for(all_final, timeout, "every acknowledged event in a final state")
-        except AssertionError as exc:
-            stuck = conn.execute(
-                "SELECT status, count(*) AS n, min(received_at) AS oldest,"
-                " max(status_history::text) AS history FROM orchestrator_webhook_events"
-                " WHERE id::text = ANY(%s) AND status <> ALL(%s) GROUP BY status",
-                (list(acked), list(FINAL_EVENT)),
-            ).fetchall()
-            raise AssertionError(f"{exc}; not final: {stuck}; {stack.log_tails()}") from None
+        wait_all_final(stack, conn, acked, timeout)
         doubled = conn.execute(
             "SELECT event_id::text FROM orchestrator_agent_runs WHERE event_id IS NOT NULL"
             " GROUP BY event_id HAVING count(DISTINCT id) > 1"

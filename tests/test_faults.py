@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fault_support import FINAL_EVENT, Stack, Traffic, settle_events, wait_for
+from tests.fault_support import Stack, Traffic, settle_events, wait_all_final, wait_for
 from tests.fault_support import fault_stack as fault_stack
 
 # Whole stacks under load on a 2-core box: minutes, not the suite's default 120 s.
@@ -89,16 +89,7 @@ def test_every_guarantee_holds_through_faults(fault_stack: Stack) -> None:
     acked = set(traffic.acked)
     assert len(acked) > 100
     with s.db() as conn:
-
-        def all_final() -> bool:
-            rows = conn.execute(
-                "SELECT id::text, status FROM orchestrator_webhook_events WHERE id::text = ANY(%s)",
-                (list(acked),),
-            ).fetchall()
-            assert len(rows) == len(acked), "an acknowledged event is missing from Postgres"
-            return all(r["status"] in FINAL_EVENT for r in rows)
-
-        wait_for(all_final, 240, "every acknowledged event in a final state")
+        wait_all_final(s, conn, acked, 240)
         statuses = conn.execute(
             "SELECT status, count(*) AS n FROM orchestrator_webhook_events GROUP BY status"
         ).fetchall()
