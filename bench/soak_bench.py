@@ -1,7 +1,8 @@
 """Load and soak: the whole stack under mixed traffic for a set time.
 
     .venv/bin/python bench/soak_bench.py [--seconds 600] [--webhooks-per-second 40]
-        [--provisions-per-second 0.5] [--agent-runs-per-second 1] [--sample-seconds 10]
+        [--provisions-per-second 0.5] [--teams 50] [--agent-runs-per-second 1]
+        [--sample-seconds 10]
 
 Starts embedded PostgreSQL and Redis (unless `DATABASE_URL` / `REDIS_URL` are set), the
 Config Service, Agent, AI Pipeline and Kubernetes API stand-ins in this process, and the
@@ -11,14 +12,23 @@ sent when it is due, whether or not the previous ones were answered):
 
 - signed webhooks of every source, round robin, each a new delivery (the providers'
   example payloads, with their delivery ids made unique);
-- provisioning runs (a new team each, with routing and the default schedule);
+- provisioning runs over a pool of `--teams` team ids (`soak-t000`, …): the k-th run
+  targets team k mod N and provisions it (routing, a team token, the default schedule
+  and its CronJob) when it is not provisioned, deprovisions it when it is. The tenant
+  population stays between 0 and N, so what grows with tenants — schedule rows,
+  CronJobs, the Config Service's nodes, the scheduler's per-row cache — stops growing
+  after the first round and memory can plateau. `--teams 0`: a new team every run
+  (the data grows for the whole soak);
 - admin agent runs (no `Prefer: wait`).
 
 Every `--sample-seconds` it records the queue depth (ready messages in Redis), the
 backlog (events and runs not yet final) and the age of the oldest of them (the queue
 lag), and the RSS of every process group. At the end: requests/s and p50/p99 latency
 per endpoint, errors (any non-2xx or transport error), the lag and memory over time
-(first and last samples, and the slope), and whether the backlog drained.
+(first and last samples, the slope over the whole load and over its second half — a
+plateau shows as a second-half slope near zero), whether the backlog drained, and the
+CPU each part and everything else on the machine used during the load (this box is
+shared: `others` says how much).
 
 Writes JSON to `bench/results/soak_<timestamp>.json`.
 """
@@ -28,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -49,10 +60,13 @@ from cryptography.fernet import Fernet
 
 from bench._stack import (
     RESULTS_DIR,
+    CpuSample,
     Machine,
+    Tracked,
     base_env,
     dependencies,
     free_port,
+    git_revision,
     install_signal_handlers,
     orchestrator_command,
     say,
@@ -117,6 +131,23 @@ def send(client: httpx.Client, rec: Recorder, endpoint: str, **request: Any) -> 
     rec.record(endpoint, time.perf_counter() - started, error)
 
 
+class TenantPool:
+    """Which team the next provisioning request is for, and whether it provisions or
+    deprovisions it: `size` team ids in turn, each provisioned, then deprovisioned the
+    next time round; `size` 0 means a new team every time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.turn = 0
+
+    def next(self) -> tuple[str, bool]:
+        """(team id, True to provision / False to deprovision)."""
+        turn, self.turn = self.turn, self.turn + 1
+        if self.size <= 0:
+            return f"soak-{uuid.uuid4().hex[:10]}", True
+        return f"soak-t{turn % self.size:03d}", (turn // self.size) % 2 == 0
+
+
 def traffic(port: int, args: argparse.Namespace, rec: Recorder, stop: threading.Event) -> None:
     """Open-loop: each request is submitted at its due time to a pool of senders."""
     plan: list[tuple[float, str]] = []
@@ -134,6 +165,7 @@ def traffic(port: int, args: argparse.Namespace, rec: Recorder, stop: threading.
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
     )
     admin = {"Authorization": f"Bearer {ADMIN}"}
+    tenants = TenantPool(args.teams)
     counter = 0
     with ThreadPoolExecutor(48) as pool:
         start = time.monotonic()
@@ -153,14 +185,21 @@ def traffic(port: int, args: argparse.Namespace, rec: Recorder, stop: threading.
                     method="POST", url=PATHS[source], content=body, headers=headers,
                 )  # fmt: skip
             elif kind == "provision":
-                team = f"soak-{uuid.uuid4().hex[:10]}"
-                pool.submit(
-                    send, client, rec, "POST /api/v1/admin/provision/team",
-                    method="POST", url="/api/v1/admin/provision/team", headers=admin,
-                    json={"org_id": "soak", "team_node_id": team,
-                          "routing": {"services": [f"{team}-svc"]},
-                          "create_pipeline_schedule": True},
-                )  # fmt: skip
+                team, provision = tenants.next()
+                if provision:
+                    pool.submit(
+                        send, client, rec, "POST /api/v1/admin/provision/team",
+                        method="POST", url="/api/v1/admin/provision/team", headers=admin,
+                        json={"org_id": "soak", "team_node_id": team,
+                              "routing": {"services": [f"{team}-svc"]},
+                              "create_pipeline_schedule": True},
+                    )  # fmt: skip
+                else:
+                    pool.submit(
+                        send, client, rec, "DELETE /api/v1/admin/provision/team",
+                        method="DELETE", url="/api/v1/admin/provision/team", headers=admin,
+                        json={"org_id": "soak", "team_node_id": team},
+                    )  # fmt: skip
             else:
                 pool.submit(
                     send, client, rec, "POST /api/v1/admin/agents/run",
@@ -220,7 +259,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--webhooks-per-second", type=float, default=40)
-    parser.add_argument("--provisions-per-second", type=float, default=0.5)
+    parser.add_argument(
+        "--provisions-per-second",
+        type=float,
+        default=0.5,
+        help="provisioning runs per second, provisions and deprovisions together",
+    )
+    parser.add_argument(
+        "--teams",
+        type=int,
+        default=50,
+        help="tenant pool: provisioning alternates provision / deprovision over this many"
+        " team ids, so tenant data stops growing (0: a new team every run)",
+    )
     parser.add_argument("--agent-runs-per-second", type=float, default=1.0)
     parser.add_argument("--sample-seconds", type=float, default=10)
     parser.add_argument("--drain-timeout", type=float, default=300)
@@ -253,7 +304,11 @@ def main() -> int:
         "ORCHESTRATOR_INGRESS_RATE_LIMIT": "100000/second",
         **{SECRET_ENV[s]: SECRETS[s] for s in SOURCES},
     }
-    result: dict[str, Any] = {"args": vars(args), "machine": Machine.detect().__dict__}
+    result: dict[str, Any] = {
+        "args": vars(args),
+        "machine": Machine.detect().__dict__,
+        "revision": git_revision(),
+    }
     try:
         with (
             dependencies(workdir, config_service=False) as deps,
@@ -267,6 +322,11 @@ def main() -> int:
                 [*orchestrator_command(), "scheduler"], sched_env, workdir / "scheduler.log"
             )
             groups = {"web": w.pgid, "worker": wk.pgid, "scheduler": scheduler.pid}
+            tracked = {
+                **deps.tracked(),
+                **{name: Tracked(pgids={pgid}) for name, pgid in groups.items()},
+                "bench": Tracked(pids={os.getpid()}),  # load generator and stand-ins
+            }
             dsn, redis_url = deps.env["DATABASE_URL"], deps.env["REDIS_URL"]
             try:
                 rec, stop = Recorder(), threading.Event()
@@ -278,18 +338,26 @@ def main() -> int:
                 )
                 load = threading.Thread(target=traffic, args=(w.port, args, rec, stop))
                 began = time.monotonic()
+                cpu_before = CpuSample.take(tracked)
+                load_average = [os.getloadavg()]
                 load.start()
-                while load.is_alive():
-                    load.join(timeout=args.sample_seconds)
-                    samples.append(sample(dsn, redis_url, NAMESPACE, groups))
-                    last = samples[-1]
-                    say(
-                        f"  t={time.monotonic() - began:5.0f}s backlog events"
-                        f" {last['events_backlog']} (oldest {last['oldest_pending_event_seconds']}"
-                        f" s), runs {last['runs_backlog']}, agent runs"
-                        f" {last['agent_runs_backlog']}, RSS {last['rss_mib']}"
-                    )
+                try:
+                    while load.is_alive():
+                        load.join(timeout=args.sample_seconds)
+                        samples.append(sample(dsn, redis_url, NAMESPACE, groups))
+                        last = samples[-1]
+                        say(
+                            f"  t={time.monotonic() - began:5.0f}s backlog events"
+                            f" {last['events_backlog']} (oldest"
+                            f" {last['oldest_pending_event_seconds']} s), runs"
+                            f" {last['runs_backlog']}, agent runs {last['agent_runs_backlog']},"
+                            f" RSS {last['rss_mib']}"
+                        )
+                finally:
+                    stop.set()  # Ctrl-C: the generator stops sending too
                 elapsed = time.monotonic() - began
+                cpu = cpu_before.percent_until(CpuSample.take(tracked))
+                load_average.append(os.getloadavg())
                 drain_start = time.monotonic()
                 while time.monotonic() - drain_start < args.drain_timeout:
                     last = sample(dsn, redis_url, NAMESPACE, groups)
@@ -314,6 +382,11 @@ def main() -> int:
             }
         t0 = samples[0]["at"]
         during = samples[:-1]
+        second_half = [s for s in samples[1:] if s["at"] - t0 >= elapsed / 2]
+        if "machine" in cpu:
+            cpu["others"] = round(
+                max(0.0, cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine")), 1
+            )
         result.update(
             {
                 "seconds": round(elapsed, 1),
@@ -329,6 +402,12 @@ def main() -> int:
                     g: round(60 * slope([(s["at"] - t0, s["rss_mib"][g]) for s in samples[1:]]), 2)
                     for g in groups
                 },
+                "rss_slope_second_half_mib_per_minute": {
+                    g: round(60 * slope([(s["at"] - t0, s["rss_mib"][g]) for s in second_half]), 2)
+                    for g in groups
+                },
+                "cpu_percent_of_machine": cpu,
+                "load_average_start_end": [[round(x, 2) for x in la] for la in load_average],
                 "samples": samples,
             }
         )

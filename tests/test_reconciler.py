@@ -159,6 +159,30 @@ def test_a_deleted_row_takes_its_cronjob_with_it(h: Harness) -> None:
     assert h.cronjob(drop) is None and h.cronjob(keep) is not None
 
 
+def test_the_per_row_cache_forgets_deleted_and_changed_rows(h: Harness) -> None:
+    """The scheduler runs for months while tenants come and go: its cache of desired
+    summaries must hold the rows that exist now, not every row it ever saw."""
+    schedules = [h.add(f"team-{i}") for i in range(5)]
+    h.run()
+    assert h.reconciler.cached_rows == 5
+    with h.pool.connection() as conn:
+        for gone in schedules[:3]:
+            store.delete(conn, "acme", gone.team_node_id, gone.schedule_id)
+    assert h.run().deleted == 3
+    assert h.reconciler.cached_rows == 2
+    h.change(schedules[3], cron_expression="15 * * * *")
+    h.run()
+    h.run()
+    assert h.reconciler.cached_rows == 2  # the changed row's old version is gone too
+    for _ in range(3):  # a tenant added and removed again and again: no growth
+        again = h.add("churn")
+        h.run()
+        with h.pool.connection() as conn:
+            store.delete(conn, "acme", "churn", again.schedule_id)
+        h.run()
+    assert h.reconciler.cached_rows == 2
+
+
 def test_objects_without_the_managed_by_label_are_never_touched(h: Harness) -> None:
     schedule = h.add("payments")
     taken = cronjob_name("acme", "payments", "ingestion")

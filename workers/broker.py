@@ -4,7 +4,8 @@ The middleware list is explicit and ordered (STYLE: nothing registers itself by
 import): limits first, then retries with the transient/permanent policy, the current
 message, log context, resources, final-failure recording, liveness and per-minute
 throughput for the dashboard, and Prometheus only in worker processes (in an
-enqueue-only process it logs AttributeErrors — NOTES).
+enqueue-only process it logs AttributeErrors — NOTES; ours releases delayed messages
+where they leave the process — workers/middleware/prometheus.py).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def create_broker(
             Throughput(namespace or settings.orchestrator_redis_namespace),
         ]
         if prometheus is None or prometheus:
-            from dramatiq.middleware.prometheus import Prometheus
+            from workers.middleware.prometheus import Prometheus
 
             middleware.append(Prometheus())
     broker = RedisBroker(

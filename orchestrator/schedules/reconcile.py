@@ -126,6 +126,13 @@ class Reconciler:
         # changed since the last pass needs no manifest built to be compared.
         self._desired: dict[tuple[Any, Any], tuple[str, str, dict[str, str]]] = {}
 
+    @property
+    def cached_rows(self) -> int:
+        """Rows whose desired summary is kept between passes: at most one per row that
+        existed at the last pass (a deleted or changed row's entry goes with that pass),
+        so the cache is bounded by the schedule population."""
+        return len(self._desired)
+
     def manifest(self, row: store.ScheduleRow) -> dict[str, Any]:
         return desired_cronjob(row, self._template, schedule_id=str(row.id))
 
