@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import Connection
 
@@ -204,7 +204,18 @@ def _call_agent(deps: PipelineDeps, event: store.EventDetail, run_id: uuid.UUID)
     if done.kind == "busy":
         return Outcome("dispatched", "another worker is running this agent run")
     if done.kind == "finished":
-        return Outcome("dispatched" if done.status == "succeeded" else "failed", "run finished")
+        # The run ended under another delivery; if this event's status was moved back
+        # meanwhile (a relay racing the dispatch), it must still end final, not be
+        # re-relayed forever.
+        status: Literal["dispatched", "failed"] = (
+            "dispatched" if done.status == "succeeded" else "failed"
+        )
+        if event.status != status:
+            with deps.pool.connection() as conn:
+                store.set_status(
+                    conn, event.event_id, status, detail=f"agent run {run_id} had finished"
+                )
+        return Outcome(status, "run finished")
     return Outcome("dispatched", "agent run succeeded")
 
 
