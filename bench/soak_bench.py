@@ -16,9 +16,10 @@ sent when it is due, whether or not the previous ones were answered):
   targets team k mod N and provisions it (routing, a team token, the default schedule
   and its CronJob) when it is not provisioned, deprovisions it when it is. The tenant
   population stays between 0 and N, so what grows with tenants — schedule rows,
-  CronJobs, the Config Service's nodes, the scheduler's per-row cache — stops growing
-  after the first round and memory can plateau. `--teams 0`: a new team every run
-  (the data grows for the whole soak);
+  CronJobs, Config Service nodes, the scheduler's per-row cache — stops growing after
+  the first round and memory can plateau (what grows with history still grows: event,
+  run and audit rows, and the revoked tokens the Config Service keeps). `--teams 0`: a
+  new team every run, as before (tenant data grows for the whole soak);
 - admin agent runs (no `Prefer: wait`).
 
 Every `--sample-seconds` it records the queue depth (ready messages in Redis), the

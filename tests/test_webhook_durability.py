@@ -166,6 +166,35 @@ def test_relay_skips_fresh_and_final_events(stack: dict[str, Any], db: Any, serv
     assert len(sent) == 1 and sent[0] != fresh
 
 
+def test_relay_does_not_move_an_event_dispatched_meanwhile_back_to_queued(
+    db: Any, services: Any
+) -> None:
+    """The relay reads the stale events, then enqueues each: a worker still holding the
+    event's first message may dispatch it in between. Its "dispatched" must stand:
+    written back to "queued", the event would be relayed again every period, forever."""
+    event_id = db.execute(
+        "INSERT INTO orchestrator_webhook_events (id, source, delivery_key, status)"
+        " VALUES (gen_random_uuid(), 'generic', 'raced', 'queued') RETURNING id"
+    ).fetchone()["id"]
+
+    def dispatched_meanwhile(relayed_id: str) -> None:
+        assert relayed_id == str(event_id)
+        db.execute(
+            "UPDATE orchestrator_webhook_events SET status = 'dispatched' WHERE id = %s",
+            (event_id,),
+        )
+
+    with services.pool.connection() as conn:
+        result = relay_events(conn, dispatched_meanwhile, older_than_seconds=0)
+    assert result["relayed"] == 0
+    row = db.execute(
+        "SELECT status, status_history FROM orchestrator_webhook_events WHERE id = %s",
+        (event_id,),
+    ).fetchone()
+    assert row["status"] == "dispatched"
+    assert all(h.get("detail") != "relayed by the scheduler" for h in row["status_history"])
+
+
 def test_retention_prunes_old_bodies_and_keeps_the_rows(stack: dict[str, Any], db: Any) -> None:
     old = send(stack["client"], "generic").json["event_id"]
     new = send(stack["client"], "generic").json["event_id"]

@@ -103,7 +103,7 @@ def _process(deps: PipelineDeps, event: store.EventDetail) -> Outcome:
     match = deps.config.routing_lookup(identifiers)
     if not match.found or not match.org_id or not match.team_node_id:
         return _final(deps, event, "unroutable", f"no team owns {', '.join(sorted(identifiers))}")
-    routed = {
+    routed: dict[str, Any] = {
         "org_id": match.org_id,
         "team_node_id": match.team_node_id,
         "matched_by": match.matched_by,

@@ -44,8 +44,16 @@ def relay_events(
                 extra={"event_id": str(event_id), "error": type(exc).__name__},
             )
             break
-        store.set_status(conn, event_id, "queued", detail="relayed by the scheduler")
-        relayed += 1
+        # Only while still waiting: a worker may have dispatched it since `stale` read it,
+        # and "queued" written over "dispatched" would have it relayed again forever.
+        if store.set_status(
+            conn,
+            event_id,
+            "queued",
+            detail="relayed by the scheduler",
+            only_from=("received", "queued"),
+        ):
+            relayed += 1
     return {"relayed": relayed, "enqueue_failures": failed}
 
 

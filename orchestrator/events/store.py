@@ -200,10 +200,16 @@ def set_status(
     status: EventStatus,
     *,
     detail: str | None = None,
+    only_from: tuple[EventStatus, ...] | None = None,
     **fields: Any,
-) -> None:
+) -> bool:
     """Move an event to `status`, recording it in the history; `fields` sets columns
-    (`org_id`, `team_node_id`, `matched_by`, `agent_run_id`, `last_error`, `attempts`)."""
+    (`org_id`, `team_node_id`, `matched_by`, `agent_run_id`, `last_error`, `attempts`).
+
+    `only_from` moves it only while its status is one of those, checked in the UPDATE
+    itself: a writer that changed the row concurrently wins (Postgres re-checks the
+    condition on the committed row), so a late writer cannot move a final event back.
+    Returns whether the row was moved."""
     allowed = {"org_id", "team_node_id", "matched_by", "agent_run_id", "last_error", "attempts"}
     unknown = set(fields) - allowed
     if unknown:
@@ -220,10 +226,16 @@ def set_status(
     for name, value in fields.items():
         sets.append(f"{name} = %s")
         params.append(value)
-    conn.execute(
-        f"UPDATE orchestrator_webhook_events SET {', '.join(sets)} WHERE id = %s",  # noqa: S608
-        [*params, event_id],
+    where = "id = %s"
+    params.append(event_id)
+    if only_from is not None:
+        where += " AND status = ANY(%s)"
+        params.append(list(only_from))
+    cur = conn.execute(
+        f"UPDATE orchestrator_webhook_events SET {', '.join(sets)} WHERE {where}",  # noqa: S608
+        params,
     )
+    return cur.rowcount == 1
 
 
 def get(conn: Connection[Any], event_id: uuid.UUID | str) -> EventDetail | None:
