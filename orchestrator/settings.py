@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8070, ge=1, le=65535)
     orchestrator_web_workers: int = Field(default=2, ge=1, le=64)
     orchestrator_web_threads: int = Field(default=8, ge=1, le=256)
+    # Longer than the idle timeout of whatever pools connections in front of gunicorn
+    # (ingress-nginx and cloud load balancers: 60 s), so it is never gunicorn that
+    # closes an idle connection the proxy is about to reuse (web/gunicorn_conf.py).
+    orchestrator_web_keepalive_seconds: int = Field(default=75, ge=1, le=3600)
     orchestrator_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     orchestrator_max_attempts: int = Field(default=5, ge=1, le=100)
     orchestrator_ingress_rate_limit: str = "200/second"

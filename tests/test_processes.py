@@ -163,6 +163,54 @@ def test_what_gunicorn_refuses_itself_is_a_json_error_with_a_request_id(
     assert "CONTENT-LENGTH" in answer.json()["description"]
 
 
+def keepalive_request(sock: socket.socket) -> bytes:
+    """One GET /health on an open connection, the whole answer (head and body); b""
+    when the server had closed it."""
+    data = b""
+    try:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1]) if head else 0
+        while len(body) < length and (chunk := sock.recv(65536)):
+            body += chunk
+        return head + b"\r\n\r\n" + body if head else b""
+    except (BrokenPipeError, ConnectionResetError):
+        return b""
+
+
+def test_gunicorn_keeps_idle_connections_for_the_configured_keepalive(
+    base_env: dict[str, str],
+) -> None:
+    """An ingress reuses idle upstream connections for up to its own idle timeout
+    (60 s for ingress-nginx and ALB); gunicorn must keep them at least that long, or
+    a request sent on a connection it has just closed fails (a 502 at the ingress).
+    The soak saw exactly that as ReadError/RemoteProtocolError with both sides at 5 s."""
+    from web import gunicorn_conf
+
+    assert gunicorn_conf.keepalive == 75 > 60
+    port = free_port()
+    env = {**base_env, "PORT": str(port), "ORCHESTRATOR_WEB_KEEPALIVE_SECONDS": "3"}
+    proc = subprocess.Popen(
+        [ORCHESTRATOR_BIN, "web", "--workers", "1", "--threads", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ready", proc=proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            assert keepalive_request(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(1.5)  # idle for half the keepalive: still open
+            assert keepalive_request(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(6)  # idle past it: gunicorn closed it (its sweep runs each second)
+            assert keepalive_request(sock) == b""
+    finally:
+        assert stop(proc) == 0
+
+
 def test_worker_process_serves_metrics_heartbeats_and_stops_on_sigterm(
     base_env: dict[str, str],
     redis_url: str,

@@ -22,7 +22,13 @@ bind = [f"0.0.0.0:{os.environ.get('PORT', '8070')}"]
 control_socket_disable = True
 graceful_timeout = 30
 timeout = 60
-keepalive = 5
+# Seconds an idle keep-alive connection stays open. A client (an ingress, a load
+# balancer) that reuses an idle connection just as gunicorn closes it gets a reset or
+# an empty answer — nginx answers its own client 502. That race cannot happen while
+# gunicorn waits longer than the client keeps connections idle: ingress-nginx and AWS
+# ALB keep them 60 s, hence 75 (gunicorn's own default is 2; behind a Google Cloud
+# load balancer, 600 s, set 620).
+keepalive = int(os.environ.get("ORCHESTRATOR_WEB_KEEPALIVE_SECONDS", "75"))
 accesslog = None
 # Limits on the request line and headers (SPEC: header limits); bodies are capped by
 # the app's BodyLimit middleware.

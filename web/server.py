@@ -41,6 +41,7 @@ class WebServer(BaseApplication):  # type: ignore[misc]
                 continue
             self.cfg.set(key, getattr(gunicorn_conf, key))
         self.cfg.set("bind", [f"0.0.0.0:{self._settings.port}"])
+        self.cfg.set("keepalive", self._settings.orchestrator_web_keepalive_seconds)
         for key, value in self._overrides.items():
             self.cfg.set(key, value)
         self.cfg.set("logconfig_dict", _logconfig(self._settings))
