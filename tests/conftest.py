@@ -8,6 +8,7 @@ and its own Redis namespace.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -305,6 +306,29 @@ def wait_http(
             last = exc
         time.sleep(0.1)
     raise AssertionError(f"{url} did not answer {status} within {timeout}s (last: {last})")
+
+
+def start_web(
+    env: dict[str, str], *, workers: int, threads: int, stderr: Any = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[Any], str]:
+    """`orchestrator web` (gunicorn) on `env["PORT"]`, in its own session, once it answers
+    /ready (killed if it never does); the caller stops it."""
+    proc = subprocess.Popen(
+        [ORCHESTRATOR_BIN, "web", "--workers", str(workers), "--threads", str(threads)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_http(url + "/ready", proc=proc)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc, url
 
 
 def port_is_open(port: int) -> bool:

@@ -31,6 +31,7 @@ from tests.conftest import (
     metric_total,
     port_is_open,
     process_env,
+    start_web,
     stop,
     wait_http,
 )
@@ -43,15 +44,7 @@ def gunicorn(base_env: dict[str, str]) -> Iterator[tuple[str, Path]]:
     port = free_port()
     metrics_dir = Path(tempfile.mkdtemp(prefix="orch-web-metrics-"))
     env = {**base_env, "PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    proc = subprocess.Popen(
-        [ORCHESTRATOR_BIN, "web", "--workers", "2", "--threads", "4"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/ready", proc=proc)
+    proc, url = start_web(env, workers=2, threads=4, stderr=subprocess.PIPE)
     yield url, metrics_dir
     assert stop(proc) == 0
     assert not port_is_open(port)
@@ -192,15 +185,8 @@ def test_gunicorn_keeps_idle_connections_for_the_configured_keepalive(
     assert gunicorn_conf.keepalive == 75 > 60
     port = free_port()
     env = {**base_env, "PORT": str(port), "ORCHESTRATOR_WEB_KEEPALIVE_SECONDS": "3"}
-    proc = subprocess.Popen(
-        [ORCHESTRATOR_BIN, "web", "--workers", "1", "--threads", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc, _ = start_web(env, workers=1, threads=2)
     try:
-        wait_http(f"http://127.0.0.1:{port}/ready", proc=proc)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             assert keepalive_request(sock).startswith(b"HTTP/1.1 200")
             time.sleep(1.5)  # idle for half the keepalive: still open

@@ -42,7 +42,7 @@ from tests.conftest import (
     free_port,
     port_is_open,
     process_env,
-    wait_http,
+    start_web,
     with_database,
 )
 
@@ -115,16 +115,8 @@ def server(pg_uri: str, template_db: str, redis_url: str) -> Iterator[Server]:
         PORT=str(port),
         **SECRETS,
     )
-    proc = subprocess.Popen(
-        [ORCHESTRATOR_BIN, "web", "--workers", "1", "--threads", "4"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc, url = start_web(env, workers=1, threads=4)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(url + "/ready", proc=proc)
         yield Server(url, dsn)
     finally:
         if proc.poll() is None:
