@@ -64,6 +64,16 @@ class Faults:
         return self.path is None or re.search(self.path, path) is not None
 
 
+class _Server(ThreadingHTTPServer):
+    """A real peer listens with a production backlog; socketserver's default of 5 made
+    ten simultaneous requests (a burst of admin calls, each verifying its token) overflow
+    the accept queue on a busy machine: the dropped SYN is retried after 1 s, then 3 s,
+    past the peer timeout, and the orchestrator answered 503 for a healthy peer."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class StandIn:
     """Base of every stand-in: routing, JSON, faults, a record of calls."""
 
@@ -77,8 +87,7 @@ class StandIn:
         self.routes()
         self.route("POST", r"/_standin/faults", self._set_faults)
         self.route("GET", r"/_standin/calls", self._get_calls)
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     # -- definition -----------------------------------------------------------------
