@@ -298,6 +298,53 @@ def test_ten_concurrent_requests_for_one_team_are_serialized(p: Prov, db: Any) -
     assert len([t for t in p.team_tokens("acme", "busy") if t["revoked_at"] is None]) == 1
 
 
+def _org_token_list_reads(p: Prov) -> int:
+    return sum(1 for c in p.config.calls if c.method == "GET" and c.path.endswith("/acme/tokens"))
+
+
+def test_a_team_without_live_tokens_never_reads_the_orgs_token_history(p: Prov) -> None:
+    """The org's token list holds every token the org ever had and grows for as long as
+    it lives; reading it on every run made each run slower and the worker bigger. Runs
+    read the team's own list, and the org's only to learn whether a live token expired."""
+    before = _org_token_list_reads(p)
+    for _ in range(3):
+        provisioned = p.wait(
+            p.provision({"org_id": "acme", "team_node_id": "cycle"}).json["provisioning_run_id"]
+        )
+        assert p.steps(provisioned)["team_token"]["status"] == "succeeded"  # a new token
+        gone = p.wait(
+            p.deprovision({"org_id": "acme", "team_node_id": "cycle"}).json["provisioning_run_id"]
+        )
+        assert p.steps(gone)["team_tokens"]["detail"]["revoked"] == 1
+    assert _org_token_list_reads(p) == before
+    tokens = p.team_tokens("acme", "cycle")
+    assert len(tokens) == 3 and all(t["revoked_at"] is not None for t in tokens)
+
+
+def test_an_expired_token_is_not_an_active_one(p: Prov) -> None:
+    """Only the org's list marks expiry: a team holding an unrevoked but expired token
+    gets a new one without asking for a rotation, and deprovisioning revokes both."""
+    p.config.seed_team("acme", "stale")
+    old = p.config.add_team_token("acme", "stale").partition(".")[0]
+    p.config.expire_token(old)
+    before = _org_token_list_reads(p)
+    run = p.wait(
+        p.provision({"org_id": "acme", "team_node_id": "stale"}).json["provisioning_run_id"]
+    )
+    assert p.steps(run)["team_token"]["status"] == "succeeded"
+    assert _org_token_list_reads(p) == before + 1
+    new = [t for t in p.team_tokens("acme", "stale") if t["token_id"] != old]
+    assert (
+        len(new) == 1 and p.read(run["provisioning_run_id"]).json["team_token"] == new[0]["token"]
+    )
+    gone = p.wait(
+        p.deprovision({"org_id": "acme", "team_node_id": "stale"}).json["provisioning_run_id"]
+    )
+    assert p.steps(gone)["team_tokens"]["detail"]["revoked"] == 2
+    assert all(t["revoked_at"] is not None for t in p.team_tokens("acme", "stale"))
+    assert _org_token_list_reads(p) == before + 1
+
+
 def test_deprovisioning_removes_everything_the_team_had(p: Prov, db: Any) -> None:
     done = p.wait(p.provision({**FULL, "team_node_id": "gone"}).json["provisioning_run_id"])
     assert done["status"] == "succeeded"

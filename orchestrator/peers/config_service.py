@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 from cachetools import TTLCache
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from orchestrator.errors import PeerRejected, PeerUnavailable, status_is_transient
 from orchestrator.redaction import redact_peer_text
@@ -55,6 +55,29 @@ class EffectiveConfig(BaseModel):
 
     node_id: str | None = None
     effective_config: dict[str, Any] = {}
+
+
+class TeamTokenEntry(BaseModel):
+    """One row of a team's own token list. It does not say whether the token expired."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    token_id: str
+    revoked_at: str | None = None
+
+
+class OrgTokenEntry(BaseModel):
+    """One row of the org's token list, the only list that knows expiry."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    token_id: str
+    team_node_id: str | None = None
+    status: str | None = None
+
+
+_TEAM_TOKENS = TypeAdapter(list[TeamTokenEntry])
+_ORG_TOKENS = TypeAdapter(list[OrgTokenEntry])
 
 
 class InvalidCredential(PeerRejected):
@@ -246,13 +269,37 @@ class ConfigServiceWorkerCalls:
                 reason="config_pending_approval",
             )
 
-    def team_tokens(self, org_id: str, team_node_id: str) -> list[dict[str, Any]]:
-        """The org's tokens of this team, with their status (active/revoked/expired)."""
+    def unrevoked_team_tokens(self, org_id: str, team_node_id: str) -> list[str]:
+        """Ids of the team's tokens that nobody revoked; some may have expired. Read from
+        the team's own list, whose length is that team's history only."""
+        data = self._call(
+            "GET", f"/api/v1/admin/orgs/{org_id}/teams/{team_node_id}/tokens", headers=self._admin
+        )
+        try:
+            tokens = _TEAM_TOKENS.validate_python(data)
+        except ValidationError:
+            raise PeerUnavailable("config service sent an unreadable team token list") from None
+        return [t.token_id for t in tokens if t.revoked_at is None]
+
+    def active_team_tokens(self, org_id: str, team_node_id: str) -> list[str]:
+        """Ids of the team's active tokens: unrevoked and unexpired.
+
+        Only the org's list marks expiry, and it holds every token the org ever had,
+        revoked ones included, so it grows for as long as the org lives. It is read only
+        when the team's own list leaves the question open (an unrevoked token exists);
+        a team whose tokens are all revoked never pays for the org's history."""
+        if not self.unrevoked_team_tokens(org_id, team_node_id):
+            return []
         data = self._call("GET", f"/api/v1/admin/orgs/{org_id}/tokens", headers=self._admin)
-        tokens = data.get("tokens") if isinstance(data, dict) else None
-        if not isinstance(tokens, list):
-            raise PeerUnavailable("config service sent an unreadable token list")
-        return [t for t in tokens if isinstance(t, dict) and t.get("team_node_id") == team_node_id]
+        try:
+            tokens = _ORG_TOKENS.validate_python(
+                data.get("tokens") if isinstance(data, dict) else None
+            )
+        except ValidationError:
+            raise PeerUnavailable("config service sent an unreadable token list") from None
+        return [
+            t.token_id for t in tokens if t.team_node_id == team_node_id and t.status == "active"
+        ]
 
     def issue_team_token(self, org_id: str, team_node_id: str) -> str:
         data = self._call(

@@ -180,15 +180,10 @@ def undo_routing(ctx: StepContext) -> None:
     ctx.deps.config.patch_node_config(ctx.org, ctx.team, {"routing": restore})
 
 
-def _active_tokens(ctx: StepContext) -> list[str]:
-    tokens = ctx.deps.config.team_tokens(ctx.org, ctx.team)
-    return [str(t["token_id"]) for t in tokens if t.get("status") == "active"]
-
-
 def team_token(ctx: StepContext) -> str:
     request = _provision_request(ctx)
     config = ctx.deps.config
-    active = _active_tokens(ctx)
+    active = config.active_team_tokens(ctx.org, ctx.team)
     before: list[str] = ctx.remember("active_before", lambda: active)
     issued = ctx.detail.get("issued_token_id")
     # Issued by an attempt that died before recording it: never delivered, so revoked.
@@ -366,8 +361,10 @@ def record(ctx: StepContext) -> str:
 
 
 def revoke_all_tokens(ctx: StepContext) -> str:
+    """Every token nobody revoked goes, expired ones too: revoking an expired token
+    costs nothing, and it spares the org-wide list that alone knows expiry."""
     try:
-        active = _active_tokens(ctx)
+        unrevoked = ctx.deps.config.unrevoked_team_tokens(ctx.org, ctx.team)
     except PeerRejected as exc:
         if "answered 404" not in str(exc):
             raise
@@ -376,9 +373,9 @@ def revoke_all_tokens(ctx: StepContext) -> str:
         # cleaned up.
         ctx.detail["note"] = "the Config Service knows no such org: no tokens to revoke"
         return "skipped"
-    ctx.deps.config.revoke_team_tokens(ctx.org, active)
-    ctx.detail["revoked"] = len(active)
-    return "succeeded" if active else "skipped"
+    ctx.deps.config.revoke_team_tokens(ctx.org, unrevoked)
+    ctx.detail["revoked"] = len(unrevoked)
+    return "succeeded" if unrevoked else "skipped"
 
 
 def clear_routing(ctx: StepContext) -> str:
