@@ -11,7 +11,7 @@ real processes: `orchestrator web` (gunicorn 2 x 8), `orchestrator worker` (2 pr
 sent when it is due, whether or not the previous ones were answered):
 
 - signed webhooks of every source, round robin, each a new delivery (the providers'
-  example payloads, with their delivery ids made unique);
+  example payloads, with their delivery ids made unique), signed as they leave;
 - provisioning runs over a pool of `--teams` team ids (`soak-t000`, …): the k-th run
   targets team k mod N and provisions it (routing, a team token, the default schedule
   and its CronJob) when it is not provisioned, deprovisions it when it is. The tenant
@@ -25,7 +25,9 @@ sent when it is due, whether or not the previous ones were answered):
 Every `--sample-seconds` it records the queue depth (ready messages in Redis), the
 backlog (events and runs not yet final) and the age of the oldest of them (the queue
 lag), and the RSS of every process group. At the end: requests/s and p50/p99 latency
-per endpoint, errors (any non-2xx or transport error), the lag and memory over time
+per endpoint, errors (any non-2xx or transport error), the offered and delivered rates
+and how far behind its plan the generator sent (a growing figure means the rate was not
+kept: the generator shares the machine), the lag and memory over time
 (first and last samples, the slope over the whole load and over its second half — a
 plateau shows as a second-half slope near zero), whether the backlog drained, and the
 CPU each part and everything else on the machine used during the load (this box is
@@ -47,7 +49,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +115,33 @@ class Recorder:
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.behind: list[float] = []
         self.lock = threading.Lock()
 
-    def record(self, endpoint: str, seconds: float, error: str | None) -> None:
+    def record(self, endpoint: str, seconds: float, error: str | None, behind: float) -> None:
         with self.lock:
             self.latency[endpoint].append(seconds)
+            self.behind.append(behind)
             if error:
                 self.errors[endpoint][error] += 1
 
 
-def send(client: httpx.Client, rec: Recorder, endpoint: str, **request: Any) -> None:
+def send(
+    client: httpx.Client,
+    rec: Recorder,
+    endpoint: str,
+    due: float,
+    sign: Callable[[], dict[str, str]] | None = None,
+    **request: Any,
+) -> None:
+    """One request, sent by a pool thread. `due` (monotonic) is when the plan wanted it
+    sent: how far behind it went out says whether the generator kept its rate. A
+    webhook is signed here, as it leaves, the way a provider signs: signed when planned,
+    a request that waited in the pool would arrive with a stale timestamp and be
+    rightly refused as a replay."""
+    behind = time.monotonic() - due
+    if sign is not None:
+        request["headers"] = sign()
     started = time.perf_counter()
     error = None
     try:
@@ -129,7 +150,7 @@ def send(client: httpx.Client, rec: Recorder, endpoint: str, **request: Any) -> 
             error = str(answer.status_code)
     except httpx.HTTPError as exc:
         error = type(exc).__name__
-    rec.record(endpoint, time.perf_counter() - started, error)
+    rec.record(endpoint, time.perf_counter() - started, error, behind)
 
 
 class TenantPool:
@@ -173,23 +194,24 @@ def traffic(port: int, args: argparse.Namespace, rec: Recorder, stop: threading.
         for due, kind in plan:
             if stop.is_set():
                 break
-            delay = start + due - time.monotonic()
+            due_at = start + due
+            delay = due_at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             counter += 1
             if kind == "webhook":
                 source = SOURCES[counter % len(SOURCES)]
                 body = unique_body(source)
-                headers = signed_headers(source, SECRETS[source], body)
                 pool.submit(
-                    send, client, rec, f"POST {PATHS[source]}",
-                    method="POST", url=PATHS[source], content=body, headers=headers,
+                    send, client, rec, f"POST {PATHS[source]}", due_at,
+                    partial(signed_headers, source, SECRETS[source], body),
+                    method="POST", url=PATHS[source], content=body,
                 )  # fmt: skip
             elif kind == "provision":
                 team, provision = tenants.next()
                 if provision:
                     pool.submit(
-                        send, client, rec, "POST /api/v1/admin/provision/team",
+                        send, client, rec, "POST /api/v1/admin/provision/team", due_at,
                         method="POST", url="/api/v1/admin/provision/team", headers=admin,
                         json={"org_id": "soak", "team_node_id": team,
                               "routing": {"services": [f"{team}-svc"]},
@@ -197,13 +219,13 @@ def traffic(port: int, args: argparse.Namespace, rec: Recorder, stop: threading.
                     )  # fmt: skip
                 else:
                     pool.submit(
-                        send, client, rec, "DELETE /api/v1/admin/provision/team",
+                        send, client, rec, "DELETE /api/v1/admin/provision/team", due_at,
                         method="DELETE", url="/api/v1/admin/provision/team", headers=admin,
                         json={"org_id": "soak", "team_node_id": team},
                     )  # fmt: skip
             else:
                 pool.submit(
-                    send, client, rec, "POST /api/v1/admin/agents/run",
+                    send, client, rec, "POST /api/v1/admin/agents/run", due_at,
                     method="POST", url="/api/v1/admin/agents/run", headers=admin,
                     json={"org_id": "acme", "team_node_id": "payments",
                           "agent_name": "planner", "message": "soak: is checkout healthy?"},
@@ -388,9 +410,19 @@ def main() -> int:
             cpu["others"] = round(
                 max(0.0, cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine")), 1
             )
+        behind = sorted(rec.behind) or [0.0]
+        offered = args.webhooks_per_second + args.provisions_per_second
         result.update(
             {
                 "seconds": round(elapsed, 1),
+                "offered_per_second": round(offered + args.agent_runs_per_second, 2),
+                "delivered_per_second": round(len(rec.behind) / elapsed, 2),
+                # How late requests left against the plan: growing means the generator
+                # (or the stack answering it) could not keep the offered rate.
+                "generator_behind_seconds": {
+                    "p50": round(behind[len(behind) // 2], 2),
+                    "max": round(behind[-1], 2),
+                },
                 "endpoints": endpoints,
                 "drain_seconds": drained,
                 "lag_slope_seconds_per_minute": round(
