@@ -60,11 +60,15 @@ def signed_headers(
             "Content-Type": "application/json",
         }
     if source in ("incidentio", "generic"):
-        at = datetime.fromtimestamp(now, UTC)
+        # Whole seconds for both: a datetime made from the float rounds to the
+        # microsecond, and in a second's last half-microsecond it would sign the next
+        # second while the header says this one.
+        seconds = int(now)
+        at = datetime.fromtimestamp(seconds, UTC)
         signature = Webhook(secret).sign(delivery_id, at, body.decode())
         return {
             "webhook-id": delivery_id,
-            "webhook-timestamp": str(int(now)),
+            "webhook-timestamp": str(seconds),
             "webhook-signature": signature,
             "Content-Type": "application/json",
         }
