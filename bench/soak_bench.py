@@ -411,11 +411,11 @@ def main() -> int:
                 max(0.0, cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine")), 1
             )
         behind = sorted(rec.behind) or [0.0]
-        offered = args.webhooks_per_second + args.provisions_per_second
+        offered = args.webhooks_per_second + args.provisions_per_second + args.agent_runs_per_second
         result.update(
             {
                 "seconds": round(elapsed, 1),
-                "offered_per_second": round(offered + args.agent_runs_per_second, 2),
+                "offered_per_second": round(offered, 2),
                 "delivered_per_second": round(len(rec.behind) / elapsed, 2),
                 # How late requests left against the plan: growing means the generator
                 # (or the stack answering it) could not keep the offered rate.
